@@ -1,0 +1,3 @@
+from pmb_console.cli import main
+
+raise SystemExit(main())

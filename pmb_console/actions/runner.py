@@ -1,0 +1,307 @@
+"""ActionRunner: the only path to a change.
+
+read-only check → guards → plan → confirmation → lock → journal "started" → execute →
+verify → audit outcome → broadcast. Both faces (CLI and console) call `run`; neither
+holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pmb_console.actions.base import Action, Confirmation, GuardResult, Plan, Verification
+from pmb_console.audit import new_record, now_iso
+from pmb_console.errors import (
+    ExitCode,
+    LockHeld,
+    PmbError,
+    ReadOnlyRefused,
+    Refused,
+    UsageError,
+)
+from pmb_console.locking import LockHolder
+from pmb_console.providers.base import ProgressFn, no_progress
+from pmb_console.redact import redact
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Guards and plan, read live, without changing anything."""
+
+    guards: list[GuardResult]
+    plan: Plan
+
+    @property
+    def failed(self) -> list[GuardResult]:
+        return [g for g in self.guards if not g.ok]
+
+
+@dataclass
+class Outcome:
+    action: str
+    status: str
+    """succeeded | failed | not-verified | refused | not-confirmed | locked | read-only |
+    dry-run | nothing-to-do | interrupted."""
+    message: str = ""
+    hint: str = ""
+    plan: Plan | None = None
+    guards: list[GuardResult] = field(default_factory=list)
+    verification: Verification | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+    run_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "dry-run", "nothing-to-do")
+
+    @property
+    def exit_code(self) -> int:
+        return {
+            "succeeded": ExitCode.OK,
+            "dry-run": ExitCode.OK,
+            "nothing-to-do": ExitCode.OK,
+            "refused": ExitCode.REFUSED,
+            "not-confirmed": ExitCode.REFUSED,
+            "locked": ExitCode.LOCKED,
+            "read-only": ExitCode.READ_ONLY,
+            "usage": ExitCode.USAGE,
+        }.get(self.status, ExitCode.FAILED)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "status": self.status,
+            "ok": self.ok,
+            "message": self.message,
+            "hint": self.hint,
+            "plan": self.plan.as_dict() if self.plan else None,
+            "guards": [g.as_dict() for g in self.guards],
+            "verified": self.verification.ok if self.verification else None,
+            "verification": self.verification.detail if self.verification else "",
+            "state": self.verification.state if self.verification else {},
+            "result": self.result,
+            "duration_s": round(self.duration_s, 3),
+            "run_id": self.run_id,
+        }
+
+
+ConfirmFn = Callable[[Preview], Confirmation]
+
+
+class ActionRunner:
+    def __init__(self, ctx: Services) -> None:
+        self.ctx = ctx
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    # --- reading ---------------------------------------------------------------------
+
+    def preview(self, action: Action) -> Preview:
+        """Guards and plan, live. Raises PmbError when the systems cannot be read."""
+        guards = action.guards(self.ctx)
+        return Preview(guards, action.plan(self.ctx))
+
+    # --- doing -----------------------------------------------------------------------
+
+    def run(
+        self,
+        action: Action,
+        confirmation: Confirmation | ConfirmFn,
+        *,
+        force: bool = False,
+        reason: str = "",
+        dry_run: bool = False,
+        progress: ProgressFn = no_progress,
+    ) -> Outcome:
+        cfg = self.ctx.config
+        started = time.monotonic()
+        run_id = uuid.uuid4().hex[:12]
+        base = {"run_id": run_id, "params": action.params(), "environment": cfg.console.environment}
+        if reason:
+            base["reason"] = reason
+
+        def record(outcome: Outcome, **extra: Any) -> Outcome:
+            outcome.duration_s = time.monotonic() - started
+            outcome.run_id = run_id
+            self._audit(
+                action.name,
+                **base,
+                outcome=outcome.status,
+                message=outcome.message,
+                plan=outcome.plan.as_dict() if outcome.plan else None,
+                guards=[g.as_dict() for g in outcome.guards],
+                duration_s=round(outcome.duration_s, 3),
+                **extra,
+            )
+            return outcome
+
+        if action.mutating and cfg.console.read_only and not dry_run:
+            return record(
+                Outcome(
+                    action.name,
+                    "read-only",
+                    f"{action.title} refused: this console is read-only",
+                    "open the console without --read-only (and without [console] read_only)",
+                )
+            )
+        if force and not reason.strip():
+            return Outcome(action.name, "usage", "--force needs --reason TEXT", "say why the guard is overridden")
+
+        try:
+            preview = self.preview(action)
+        except PmbError as exc:
+            return record(Outcome(action.name, "failed", exc.message, exc.hint))
+
+        failed = preview.failed
+        override = None
+        if failed and not dry_run:
+            if not force:
+                return record(
+                    Outcome(
+                        action.name,
+                        "refused",
+                        f"{action.title} refused: " + "; ".join(f"{g.name}: {g.detail}" for g in failed),
+                        "fix what the guard names, or override with --force --reason TEXT",
+                        plan=preview.plan,
+                        guards=preview.guards,
+                    )
+                )
+            override = {"reason": reason, "guards": [g.as_dict() for g in failed]}
+
+        if dry_run:
+            return Outcome(action.name, "dry-run", preview.plan.summary, plan=preview.plan, guards=preview.guards)
+        if preview.plan.nothing_to_do:
+            return Outcome(
+                action.name, "nothing-to-do", preview.plan.summary, plan=preview.plan, guards=preview.guards
+            )
+
+        answer = confirmation(preview) if callable(confirmation) else confirmation
+        if not answer.confirmed:
+            return record(
+                Outcome(action.name, "not-confirmed", f"{action.title} not confirmed; nothing changed",
+                        plan=preview.plan, guards=preview.guards)
+            )
+        if action.destructive and answer.typed != cfg.console.environment:
+            return record(
+                Outcome(
+                    action.name,
+                    "not-confirmed",
+                    f"{action.title} not confirmed: the environment name typed does not match",
+                    f"type the environment name exactly: {cfg.console.environment}",
+                    plan=preview.plan,
+                    guards=preview.guards,
+                )
+            )
+
+        holder = LockHolder(cfg.console.operator, _host(), _pid(), action.name, now_iso(), reason)
+        try:
+            with self.ctx.lock.hold(holder):
+                return self._locked(action, preview, override, base, record, progress)
+        except LockHeld as exc:
+            return record(Outcome(action.name, "locked", exc.message, exc.hint, plan=preview.plan,
+                                  guards=preview.guards))
+        except PmbError as exc:
+            return record(Outcome(action.name, "failed", exc.message, exc.hint, plan=preview.plan,
+                                  guards=preview.guards))
+
+    def _locked(self, action, preview, override, base, record, progress) -> Outcome:
+        plan = preview.plan
+        started_rec = {**base, "action": action.name, "outcome": "started", "plan": plan.as_dict(),
+                       "guards": [g.as_dict() for g in preview.guards], "pid": _pid(),
+                       "operator": self.ctx.config.console.operator, "time": now_iso()}
+        if override:
+            started_rec["override"] = override
+        self.ctx.journal.start(started_rec)
+        self._audit(action.name, **{k: v for k, v in started_rec.items()
+                                    if k not in ("action", "operator", "time", "pid")})
+        try:
+            try:
+                result = action.execute(self.ctx, plan, progress)
+            except PmbError as exc:
+                return record(
+                    Outcome(action.name, "failed", exc.message, exc.hint, plan=plan, guards=preview.guards),
+                    state=self._safe_read_back(action),
+                    override=override,
+                )
+            progress("verifying: reading the systems back", None)
+            try:
+                verification = action.verify(self.ctx, plan, result)
+            except PmbError as exc:
+                verification = Verification(False, f"could not read back: {exc.message}")
+            status = "succeeded" if verification.ok else "not-verified"
+            message = (
+                f"{action.title} done and verified: {verification.detail}"
+                if verification.ok
+                else f"{action.title} not verified: {verification.detail}"
+            )
+            return record(
+                Outcome(action.name, status, message, plan=plan, guards=preview.guards,
+                        verification=verification, result=result),
+                state=verification.state,
+                result=result,
+                override=override,
+            )
+        except KeyboardInterrupt:
+            return record(
+                Outcome(action.name, "interrupted", f"{action.title} interrupted (Ctrl+C)",
+                        "read the state below; run status to see where traffic is", plan=plan,
+                        guards=preview.guards),
+                state=self._safe_read_back(action),
+                override=override,
+            )
+        except Exception as exc:  # a bug, not a foreseeable fault: still recorded
+            return record(
+                Outcome(action.name, "failed", redact(f"unexpected error: {type(exc).__name__}: {exc}"),
+                        "this is a bug in pmb-console; the state read back is below", plan=plan,
+                        guards=preview.guards),
+                state=self._safe_read_back(action),
+                override=override,
+            )
+        finally:
+            self.ctx.journal.finish()
+
+    def _safe_read_back(self, action: Action) -> dict[str, Any]:
+        try:
+            return action.read_back(self.ctx)
+        except PmbError as exc:
+            return {"error": exc.message}
+        except Exception as exc:
+            return {"error": redact(f"{type(exc).__name__}: {exc}")}
+
+    # --- recording -------------------------------------------------------------------
+
+    def record_event(self, action: str, **fields: Any) -> dict[str, Any]:
+        """Audit something that is not an action run (a checklist sign-off, say)."""
+        return self._audit(action, **fields)
+
+    def _audit(self, action: str, **fields: Any) -> dict[str, Any]:
+        rec = new_record(action, self.ctx.config.console.operator, **fields)
+        self.ctx.audit.append(rec)
+        for listener in list(self.listeners):
+            try:
+                listener(rec)
+            except Exception:
+                pass  # a broken listener must never fail an action
+        return rec
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+__all__ = ["ActionRunner", "Outcome", "Preview", "Refused", "ReadOnlyRefused", "UsageError"]

@@ -1,0 +1,69 @@
+"""Wiring in one place: config → providers → ActionRunner.
+
+Providers are built on first use, so a command pays only for what it touches. Tests
+hand in a real local server through the config, or (for a fault that cannot be produced)
+a fake provider through the `overrides` argument.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from pmb_console.audit import AuditLog, LocalAuditLog
+from pmb_console.config import Config
+from pmb_console.locking import FileLock, Lock
+from pmb_console.providers import registry
+from pmb_console.providers.base import SnapshotStore, TrafficRouter
+from pmb_console.state import Journal
+
+
+class Services:
+    def __init__(self, config: Config, **overrides: Any) -> None:
+        self.config = config
+        for name, value in overrides.items():
+            setattr(self, name, value)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return LocalAuditLog(self.config.console.state_dir)
+
+    @cached_property
+    def lock(self) -> Lock:
+        return FileLock(self.config.console.state_dir)
+
+    @cached_property
+    def journal(self) -> Journal:
+        return Journal(self.config.console.state_dir)
+
+    @cached_property
+    def router(self) -> TrafficRouter:
+        cls = registry.load(registry.TRAFFIC, self.config.traffic.provider, "traffic")
+        return cls(self.config)
+
+    @cached_property
+    def snapshots(self) -> SnapshotStore:
+        cls = registry.load(registry.SNAPSHOTS, self.config.database.provider, "database")
+        return cls(self.config)
+
+    @cached_property
+    def health(self):
+        from pmb_console.providers.health import HealthChecker
+
+        return HealthChecker(self.config.health.timeout)
+
+    @cached_property
+    def runner(self):
+        from pmb_console.actions.runner import ActionRunner
+
+        return ActionRunner(self)
+
+    def close(self) -> None:
+        for name in ("router", "health"):
+            obj = self.__dict__.get(name)
+            if obj is not None and hasattr(obj, "close"):
+                obj.close()
+
+
+def bootstrap(config: Config, **overrides: Any) -> Services:
+    return Services(config, **overrides)

@@ -1,0 +1,397 @@
+"""The typed config: TOML validated by pydantic, every problem reported in one pass.
+
+The field docstrings are the documentation; `config.example.toml` mirrors them. Unknown
+keys are errors, so a typo cannot silently switch a guard off. Secrets never live here:
+`*_env` keys name environment variables.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pmb_console.errors import ConfigError, Problem
+
+Color = Literal["blue", "green"]
+COLORS: tuple[Color, Color] = ("blue", "green")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def _default_operator() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:  # getuser raises when no name can be found
+        return "unknown"
+
+
+class ConsoleConfig(Model):
+    environment: str = "production"
+    """Name of the environment; typed to confirm destructive actions."""
+    operator: str = Field(default_factory=_default_operator)
+    """Who is at the keyboard; recorded with every action. Default: $USER."""
+    read_only: bool = False
+    """Refuse every mutating action (spectator mode)."""
+    theme: str = "pmb-dark"
+    """Theme name: pmb-dark, pmb-light, war-room, colour-blind, or a file in themes/."""
+    state_dir: Path = Path("~/.local/state/pmb-console")
+    """Where the journal, the local audit log and the local lock live."""
+    demo: bool = False
+    """Set by `pmb-console demo`: the header says DEMO."""
+
+    @field_validator("state_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(os.path.expanduser(str(v)))
+
+
+class GithubConfig(Model):
+    repo: str = ""
+    """owner/name of the repository whose CI and reviews the checklist reads."""
+    token_env: str = "GITHUB_TOKEN"
+    """Environment variable holding a GitHub token."""
+    api_url: str = "https://api.github.com"
+    """GitHub API base URL (GitHub Enterprise: https://HOST/api/v3)."""
+
+
+class ReleaseConfig(Model):
+    version: str = ""
+    """The release being deployed, as tagged in git (e.g. v1.1.0)."""
+    git_dir: str = "."
+    """The git checkout holding the release tag."""
+    github: GithubConfig = GithubConfig()
+
+
+class Instance(Model):
+    name: str
+    """Instance name, shown in the panes; for HAProxy usually the server name."""
+    health_url: str = ""
+    """Answers 2xx when the instance is healthy."""
+    metrics_url: str = ""
+    """Prometheus text exposition of the instance."""
+
+
+class ColorConfig(Model):
+    version: str = ""
+    """The application version this color runs."""
+    instances: list[Instance] = []
+    """The instances of this color."""
+    base_url: str = ""
+    """Base URL smoke tests are run against."""
+
+
+class ColorsConfig(Model):
+    blue: ColorConfig = ColorConfig()
+    green: ColorConfig = ColorConfig()
+
+    def of(self, color: str) -> ColorConfig:
+        return self.blue if color == "blue" else self.green
+
+
+class HealthConfig(Model):
+    timeout: float = Field(default=2.0, gt=0)
+    """Seconds an instance has to answer its health_url before the guard fails."""
+
+
+class PrometheusSourceConfig(Model):
+    url: str = ""
+    """Prometheus server base URL, for source = "prometheus"."""
+    queries: dict[str, dict[str, str]] = {}
+    """PromQL per color: {blue = {requests_per_second = "...", error_rate = "...", p95_seconds = "..."}}."""
+
+
+class MetricsConfig(Model):
+    source: Literal["scrape", "prometheus"] = "scrape"
+    """scrape: fetch each instance's metrics_url; prometheus: ask a Prometheus server."""
+    interval: float = Field(default=1.0, gt=0)
+    """Seconds between polls."""
+    timeout: float = Field(default=2.0, gt=0)
+    """Seconds one scrape may take before it counts as an error."""
+    max_bytes: int = Field(default=4_000_000, gt=0)
+    """A metrics body larger than this counts as an error."""
+    concurrency: int = Field(default=100, gt=0)
+    """Scrapes in flight at once."""
+    requests_metric: str = "http_requests_total"
+    """Counter of requests, labelled by status."""
+    status_label: str = "status"
+    """Label holding the HTTP status on the requests counter."""
+    duration_metric: str = "http_request_duration_seconds"
+    """Histogram of request durations in seconds."""
+    error_rate_threshold: float = Field(default=0.02, ge=0, le=1)
+    """Share of 5xx above which a color is in breach (0.02 = 2%)."""
+    p95_threshold_ms: float = Field(default=500.0, gt=0)
+    """p95 latency in milliseconds above which a color is in breach."""
+    slow_ms: float = Field(default=1000.0, gt=0)
+    """A scrape slower than this marks the instance slow."""
+    prometheus: PrometheusSourceConfig = PrometheusSourceConfig()
+
+
+class HaproxyConfig(Model):
+    runtime_api: str = "unix:///run/haproxy/admin.sock"
+    """HAProxy runtime API address: unix:///path or tcp://host:port."""
+    backend: str = "pmbuddy"
+    """The backend whose servers carry PM Buddy's traffic."""
+    servers: dict[Color, list[str]] = {"blue": ["blue-1"], "green": ["green-1"]}
+    """Server names of each color inside the backend."""
+    timeout: float = Field(default=2.0, gt=0)
+    """Seconds the runtime API has to answer."""
+
+
+class AlbConfig(Model):
+    listener_arn: str = ""
+    """The listener whose default action forwards to the two target groups."""
+    target_groups: dict[Color, str] = {}
+    """Target group ARN of each color."""
+
+
+class Route53Config(Model):
+    hosted_zone_id: str = ""
+    """Hosted zone holding the weighted records."""
+    record_name: str = ""
+    """The record clients resolve (with the trailing dot)."""
+    record_type: str = "CNAME"
+    """CNAME, A or AAAA."""
+    set_identifiers: dict[Color, str] = {"blue": "blue", "green": "green"}
+    """SetIdentifier of each color's weighted record."""
+
+
+class DemoTrafficConfig(Model):
+    state_file: str = ""
+    """Where the demo router keeps its weights (set by the demo itself)."""
+
+
+class TrafficConfig(Model):
+    provider: Literal["haproxy", "alb", "route53", "demo"] = "demo"
+    """Which load balancer or DNS moves the traffic."""
+    haproxy: HaproxyConfig = HaproxyConfig()
+    alb: AlbConfig = AlbConfig()
+    route53: Route53Config = Route53Config()
+    demo: DemoTrafficConfig = DemoTrafficConfig()
+    weight_steps: list[int] = [10, 25, 50, 100]
+    """Gradual weights offered by the switch screen."""
+
+
+class AwsConfig(Model):
+    region: str = ""
+    """AWS region; empty: the default chain's."""
+    profile: str = ""
+    """AWS profile; empty: the default credential chain."""
+    endpoint_url: str = ""
+    """Set only to talk to a local AWS emulator."""
+
+
+class PgDumpConfig(Model):
+    backup_dir: str = "~/.local/state/pmb-console/backups"
+    """Where dumps and their manifests are written."""
+    jobs: int = Field(default=2, ge=1)
+    """Parallel jobs for pg_restore."""
+    pg_dump: str = "pg_dump"
+    """The pg_dump program."""
+    pg_restore: str = "pg_restore"
+    """The pg_restore program."""
+
+
+class RdsConfig(Model):
+    instance_id: str = ""
+    """The RDS instance of the production database."""
+    snapshot_prefix: str = "pmb-console"
+    """Prefix of manual snapshot ids."""
+
+
+class DrillConfig(Model):
+    target_dsn_env: str = ""
+    """Variable holding the DSN of the scratch database drills restore into."""
+    smoke_query: str = "SELECT 1"
+    """SQL run against the restored database to call the drill good."""
+
+
+class DatabaseConfig(Model):
+    provider: Literal["pg_dump", "rds", "demo"] = "pg_dump"
+    """How snapshots are taken and restored."""
+    dsn_env: str = "PMB_DATABASE_URL"
+    """The name of the variable holding the DSN (libpq PG* variables work when it is unset)."""
+    migrations_dir: str = "migrations"
+    """Directory of *.sql migration files, applied in name order."""
+    lock_timeout: str = "5s"
+    """PostgreSQL lock_timeout for each migration."""
+    statement_timeout: str = "5min"
+    """PostgreSQL statement_timeout for each migration."""
+    connect_timeout: int = Field(default=5, gt=0)
+    """Seconds to wait for the database to answer."""
+    pg_dump: PgDumpConfig = PgDumpConfig()
+    rds: RdsConfig = RdsConfig()
+    drill: DrillConfig = DrillConfig()
+
+
+class BackupConfig(Model):
+    retention_days: int = Field(default=30, gt=0)
+    """Keep snapshots at least this long."""
+    max_age_hours: float = Field(default=24, gt=0)
+    """The newest snapshot must be younger than this before a deployment."""
+
+
+class LogSourceConfig(Model):
+    kind: Literal["file", "cloudwatch", "command"]
+    """file: follow a file like tail -F; command: stream a program's stdout; cloudwatch: a log group."""
+    color: Literal["blue", "green", "lb", "db", "other"] = "other"
+    """Which color the lines belong to."""
+    path: str = ""
+    """For kind = "file"."""
+    command: list[str] = []
+    """For kind = "command": argv of the program."""
+    group: str = ""
+    """For kind = "cloudwatch": the log group."""
+    stream_prefix: str = ""
+    """For kind = "cloudwatch": only streams with this prefix."""
+    filter_pattern: str = ""
+    """For kind = "cloudwatch": a CloudWatch filter pattern."""
+
+
+class LogsConfig(Model):
+    lines: int = Field(default=10_000, gt=0)
+    """Lines kept in the log tail buffer."""
+    sources: list[LogSourceConfig] = []
+
+
+class AuditConfig(Model):
+    dsn_env: str = ""
+    """Set: shared audit log, lock and live feed in PostgreSQL; empty: local files."""
+
+
+class JiraConfig(Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    url: str = ""
+    """JIRA base URL."""
+
+
+class Config(Model):
+    console: ConsoleConfig = ConsoleConfig()
+    release: ReleaseConfig = ReleaseConfig()
+    colors: ColorsConfig = ColorsConfig()
+    health: HealthConfig = HealthConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    traffic: TrafficConfig = TrafficConfig()
+    aws: AwsConfig = AwsConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    backup: BackupConfig = BackupConfig()
+    logs: LogsConfig = LogsConfig()
+    audit: AuditConfig = AuditConfig()
+    jira: JiraConfig = JiraConfig()
+    keymap: dict[str, str] = {}
+    """Rebind console keys by binding id, e.g. rollback = "ctrl+r"."""
+
+    source: str = Field(default="", exclude=True)
+    """The file this config was read from (not a key)."""
+
+
+DEFAULT_PATH = Path("~/.config/pmb-console/config.toml")
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """--config, else $PMB_CONSOLE_CONFIG, else ~/.config/pmb-console/config.toml if it exists."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("PMB_CONSOLE_CONFIG")
+    if env:
+        return Path(env)
+    default = Path(os.path.expanduser(str(DEFAULT_PATH)))
+    return default if default.exists() else None
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; raises ConfigError naming every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "", "a readable config file", exc.strerror or str(exc))]) from None
+    return parse_config(text, str(path))
+
+
+_TOML_LINE = re.compile(r"at line (\d+), column (\d+)")
+
+
+def parse_config(text: str, filename: str = "<config>") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_LINE.search(str(exc))
+        line = int(m.group(1)) if m else None
+        raise ConfigError([Problem(filename, "", "valid TOML", str(exc), line)]) from None
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, text, filename)) from None
+    return cfg.model_copy(update={"source": filename})
+
+
+def _problems(exc: ValidationError, text: str, filename: str) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            expected = "unknown key (not one this version knows; check the spelling)"
+            found = ""
+        elif err["type"] == "missing":
+            expected = "required key is missing"
+            found = ""
+        else:
+            expected = err["msg"]
+            found = repr(err.get("input"))[:80]
+        problems.append(Problem(filename, key, expected, found, locate_key(text, loc)))
+    return problems
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\"'.-]+)\s*=")
+
+
+def locate_key(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line of a dotted key in TOML text (tomllib keeps no positions).
+
+    Array indexes in `loc` are skipped; the first matching line wins. Returns None when
+    the key cannot be found (a missing key, or one written in an inline table).
+    """
+    parts = [p for p in loc if not p.isdigit()]
+    if not parts:
+        return None
+    table: list[str] = []
+    fallback = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = [p.strip().strip("\"'") for p in header.group(1).split(".")]
+            if table == parts:
+                return number
+            continue
+        key = _KEY.match(line)
+        if not key:
+            continue
+        full = table + [p.strip().strip("\"'") for p in key.group(1).split(".")]
+        if full == parts:
+            return number
+        if fallback is None and full == parts[: len(full)]:
+            fallback = number  # the key is inside an inline table on this line
+    return fallback
+
+
+def demo_config(state_dir: Path) -> Config:
+    """The config the embedded demo starts from, before it knows its ports."""
+    return Config(
+        console=ConsoleConfig(environment="demo", state_dir=state_dir, demo=True),
+        traffic=TrafficConfig(provider="demo"),
+        database=DatabaseConfig(provider="demo"),
+    )
+
+
+def data_of(cfg: Config) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")

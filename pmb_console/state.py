@@ -1,0 +1,49 @@
+"""The deployment journal: the action in flight, so a console killed mid-action can say so.
+
+The runbook-engine issue extends this with the per-release step journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / "in-flight.json"
+
+    def start(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, default=str))
+        os.replace(tmp, self.path)
+
+    def finish(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def in_flight(self) -> dict[str, Any] | None:
+        """The action that was running when its console stopped, if its process is gone."""
+        try:
+            record = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(record.get("pid", 0))
+        if pid and _alive(pid) and pid != os.getpid():
+            return None  # still running in another console: not interrupted
+        return record
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
