@@ -1,0 +1,5 @@
+"""Shared fixtures. Each real part has its own module under tests/fixtures/."""
+
+pytest_plugins: list[str] = [
+    # one line per fixture module, e.g. "tests.fixtures.haproxy"
+]
