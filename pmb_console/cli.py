@@ -1,0 +1,349 @@
+"""The headless face: `pmb-console COMMAND`. No logic of its own.
+
+Each command parses its arguments, builds an action, hands it to the shared
+ActionRunner and prints the outcome. Heavy modules (textual, boto3, psycopg) are imported
+only by the commands that need them, so `switch` on HAProxy starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pmb_console import __version__
+from pmb_console.errors import ExitCode, PmbError, UsageError
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
+    from pmb_console.config import Config
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 2 through PmbError with the same wording as the rest."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
+def _common() -> argparse.ArgumentParser:
+    # The console options are accepted before and after the command.
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", default=argparse.SUPPRESS, help="config file (else $PMB_CONSOLE_CONFIG, "
+                   "else ~/.config/pmb-console/config.toml)")
+    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                   help="refuse every change (spectator mode)")
+    p.add_argument("--theme", default=argparse.SUPPRESS, help="console theme")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="pmb-console", parents=[common],
+                     description="Blue/green deployment and rollback console for PM Buddy.")
+    parser.add_argument("--version", action="version", version=f"pmb-console {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common], description=help)
+
+    p = add("demo", "open the console on the embedded demo stack")
+    p.add_argument("--scenario", help="a scripted rehearsal, e.g. bad-release")
+    p.add_argument("--postgres", action="store_true", help="use a scratch PostgreSQL database (PG* variables)")
+
+    p = add("status", "live color, weights, health per color, lock holder")
+    p.add_argument("--json", action="store_true")
+
+    p = add("check", "the pre-deployment checklist")
+    p.add_argument("--json", action="store_true")
+
+    p = add("switch", "move traffic to a color")
+    p.add_argument("--to", required=True, choices=["blue", "green"])
+    p.add_argument("--weight", type=int, default=100, help="percent of traffic for the target (default 100)")
+    _action_flags(p)
+
+    p = add("rollback", "move traffic back to the color live before the last switch")
+    _action_flags(p)
+
+    p = add("snapshot", "take a database snapshot")
+    p.add_argument("--label", default="")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = add("snapshots", "list database snapshots, newest first")
+    p.add_argument("--json", action="store_true")
+
+    p = add("restore", "restore the database from a snapshot (destructive)")
+    p.add_argument("snapshot_id")
+    p.add_argument("--confirm", default="", metavar="ENVIRONMENT", help="type the environment name to confirm")
+    p.add_argument("--dry-run", action="store_true")
+
+    p = add("migrate", "apply pending database migrations")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--dry-run", action="store_true")
+    g.add_argument("--lint-only", action="store_true")
+    p.add_argument("--yes", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--reason", default="")
+
+    p = add("smoke", "smoke-test a color")
+    p.add_argument("--color", required=True, choices=["blue", "green"])
+
+    p = add("drill", "restore drill into the drill target database")
+    p.add_argument("--snapshot", default=None)
+
+    p = add("decommission", "decommission a color (destructive)")
+    p.add_argument("--color", required=True, choices=["blue", "green"])
+    p.add_argument("--confirm", default="", metavar="ENVIRONMENT")
+
+    p = add("audit", "show the audit log")
+    p.add_argument("--since", default=None, help="ISO time")
+    p.add_argument("--json", action="store_true")
+
+    p = add("postmortem", "Markdown timeline of the audit log on stdout")
+    p.add_argument("--since", default=None)
+
+    p = add("jira-migrate", "migrate issues from JIRA into PM Buddy")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--discover", action="store_true")
+    p.add_argument("--map", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    add("config-check", "validate the config, name every problem")
+    return parser
+
+
+def _action_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--reason", default="", help="why; required with --force")
+    p.add_argument("--force", action="store_true", help="override failed guards (audited)")
+
+
+# --- config ----------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace, *, required: bool = True) -> Config | None:
+    from pmb_console.config import find_config, load_config
+
+    path = find_config(getattr(args, "config", None))
+    if path is None:
+        if required:
+            raise UsageError(
+                "no config found",
+                "pass --config PATH, set $PMB_CONSOLE_CONFIG, or create "
+                "~/.config/pmb-console/config.toml (see config.example.toml); `pmb-console demo` needs none",
+            )
+        return None
+    cfg = load_config(path)
+    console_updates: dict[str, Any] = {}
+    if getattr(args, "read_only", False):
+        console_updates["read_only"] = True
+    if getattr(args, "theme", None):
+        console_updates["theme"] = args.theme
+    if console_updates:
+        cfg = cfg.model_copy(update={"console": cfg.console.model_copy(update=console_updates)})
+    return cfg
+
+
+def _services(args: argparse.Namespace) -> Services:
+    from pmb_console.bootstrap import bootstrap
+
+    cfg = _load(args)
+    assert cfg is not None
+    return bootstrap(cfg)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    cfg = _load(args, required=False)
+    if cfg is None:
+        return cmd_demo(args)
+    from pmb_console.bootstrap import bootstrap
+    from pmb_console.tui.app import run_console
+
+    return run_console(bootstrap(cfg))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pmb_console.demo import run_demo
+
+    for name, default in (("scenario", None), ("postgres", False), ("read_only", False), ("theme", None)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return run_demo(args)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    assert cfg is not None
+    print(f"{cfg.source}: ok (environment {cfg.console.environment}, traffic {cfg.traffic.provider}, "
+          f"database {cfg.database.provider})")
+    return ExitCode.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.actions.traffic import read_status
+
+    doc = read_status(ctx)
+    output.emit(doc, args.json, output.format_status)
+    return ExitCode.FAILED if doc.get("errors") else ExitCode.OK
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.traffic import SwitchAction
+
+    return _run(ctx, args, SwitchAction(args.to, args.weight))
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.traffic import RollbackAction
+
+    return _run(ctx, args, RollbackAction())
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.database import SnapshotAction
+
+    return _run(ctx, args, SnapshotAction(args.label))
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.actions.database import list_snapshots
+
+    snaps = list_snapshots(ctx)
+    output.emit([s.as_dict() for s in snaps], args.json, output.format_snapshots)
+    return ExitCode.OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.database import RestoreAction
+
+    return _run(ctx, args, RestoreAction(args.snapshot_id), typed=args.confirm)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.lint_only:
+        raise PmbError("migrate --lint-only is not built yet", "the migration lint comes with the database-safety work")
+    ctx = _services(args)
+    from pmb_console.actions.database import MigrateAction
+
+    return _run(ctx, args, MigrateAction())
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+
+    results = ctx.health.check_color(args.color, ctx.config.colors.of(args.color))
+    if not results:
+        raise UsageError(f"no instances configured for {args.color}", f"add [colors.{args.color}] instances")
+    output.print_health(results)
+    return ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+
+    records = ctx.audit.records(since=_since(args.since))
+    output.emit(records, args.json, output.format_audit)
+    return ExitCode.OK
+
+
+def cmd_jira_migrate(args: argparse.Namespace) -> int:
+    from pmb_console.jira import cli_entry
+
+    return cli_entry(args, _services(args))
+
+
+def cmd_not_built(args: argparse.Namespace) -> int:
+    raise PmbError(f"`{args.command}` is not built yet in this version",
+                   "see the README's status section for what works today")
+
+
+def _since(value: str | None):
+    if not value:
+        return None
+    from pmb_console.audit import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise UsageError(f"--since {value!r} is not an ISO time", "e.g. 2026-11-24T22:00:00Z") from None
+
+
+def _run(ctx: Services, args: argparse.Namespace, action, typed: str = "") -> int:
+    from pmb_console import output
+    from pmb_console.actions.base import Confirmation
+
+
+    def confirm(preview) -> Confirmation:
+        output.print_preview(action, preview)
+        if action.destructive:
+            return Confirmation(bool(typed), typed)
+        if getattr(args, "yes", False):
+            return Confirmation.yes()
+        return Confirmation(output.ask_yes(f"{action.title}? [y/N] "))
+
+    outcome = ctx.runner.run(
+        action,
+        confirm,
+        force=getattr(args, "force", False),
+        reason=getattr(args, "reason", ""),
+        dry_run=getattr(args, "dry_run", False),
+        progress=output.progress_printer(),
+    )
+    output.print_outcome(outcome, getattr(args, "json", False))
+    ctx.close()
+    return outcome.exit_code
+
+
+COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
+    None: cmd_open,
+    "demo": cmd_demo,
+    "config-check": cmd_config_check,
+    "status": cmd_status,
+    "switch": cmd_switch,
+    "rollback": cmd_rollback,
+    "snapshot": cmd_snapshot,
+    "snapshots": cmd_snapshots,
+    "restore": cmd_restore,
+    "migrate": cmd_migrate,
+    "smoke": cmd_smoke,
+    "audit": cmd_audit,
+    "jira-migrate": cmd_jira_migrate,
+    "check": cmd_not_built,
+    "drill": cmd_not_built,
+    "decommission": cmd_not_built,
+    "postmortem": cmd_not_built,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except PmbError as exc:
+        print(f"pmb-console: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pmb-console: interrupted", file=sys.stderr)
+        return ExitCode.FAILED
+    except BrokenPipeError:
+        return ExitCode.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

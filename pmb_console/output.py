@@ -1,0 +1,153 @@
+"""Words on a terminal for the headless CLI: plain text, or one JSON document with --json.
+
+Everything printed passes through `redact`. Progress and prompts go to stderr so stdout
+stays a clean document for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pmb_console.redact import redact
+
+
+def out(text: str = "") -> None:
+    print(redact(text))
+
+
+def err(text: str) -> None:
+    print(redact(text), file=sys.stderr, flush=True)
+
+
+def emit(doc: Any, as_json: bool, formatter: Callable[[Any], str]) -> None:
+    if as_json:
+        print(redact(json.dumps(doc, indent=2, sort_keys=True, default=str)))
+    else:
+        out(formatter(doc))
+
+
+def age(iso_or_dt: Any) -> str:
+    t = iso_or_dt if isinstance(iso_or_dt, datetime) else datetime.fromisoformat(str(iso_or_dt))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    seconds = max(0, int((datetime.now(UTC) - t).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def format_status(doc: dict[str, Any]) -> str:
+    w = doc.get("weights", {})
+    lines = [f"LIVE {str(doc.get('live', '?')).upper()}   blue {w.get('blue', '?')}% · green {w.get('green', '?')}%"]
+    for color, h in doc.get("health", {}).items():
+        mark = "healthy" if h.get("ok") else "UNHEALTHY"
+        lines.append(f"{color:5}  {mark}")
+        for inst in h.get("instances", []):
+            said = f"HTTP {inst['status']}" if inst.get("status") is not None else inst.get("error", "")
+            lines.append(f"       {'ok ' if inst.get('ok') else 'BAD'} {inst['name']}: {said} "
+                         f"({inst.get('latency_ms', 0):.0f} ms)")
+    lock = doc.get("lock")
+    lines.append(f"lock   {'held by ' + lock.get('operator', '?') + ' (' + lock.get('action', '?') + ')' if lock else 'free'}")
+    for e in doc.get("errors", []):
+        lines.append(f"error  {e}")
+    return "\n".join(lines)
+
+
+def format_snapshots(snaps: list[dict[str, Any]]) -> str:
+    if not snaps:
+        return "no snapshots"
+    rows = [f"{'ID':40} {'AGE':>8} {'SIZE':>9}  {'KIND':8} LABEL"]
+    for s in snaps:
+        rows.append(f"{s['id']:40} {age(s['created_at']):>8} {size(int(s.get('size_bytes', 0))):>9}  "
+                    f"{s.get('kind', ''):8} {s.get('label', '')}")
+    return "\n".join(rows)
+
+
+def format_audit(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return "the audit log is empty"
+    rows = []
+    for r in records:
+        outcome = r.get("outcome", "")
+        detail = r.get("message") or r.get("item") or ""
+        rows.append(f"{r['time'][:19]}  {r.get('operator', '?'):12} {r['action']:12} {outcome:13} {detail}")
+    return "\n".join(rows)
+
+
+def print_health(results: list[Any]) -> None:
+    for r in results:
+        out(f"{'ok ' if r.ok else 'BAD'} {r.describe()}")
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+def print_preview(action: Any, preview: Any) -> None:
+    err(f"{action.title}")
+    for g in preview.guards:
+        err(f"  {'pass' if g.ok else 'FAIL'}  {g.name}: {g.detail}")
+    err(f"  plan: {preview.plan.summary}")
+    for step in preview.plan.steps:
+        err(f"    - {step}")
+
+
+def ask_yes(prompt: str) -> bool:
+    if not sys.stdin.isatty():
+        err("not confirmed: no terminal to ask on (pass --yes to confirm)")
+        return False
+    try:
+        return input(prompt).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def progress_printer() -> Callable[[str, float | None], None]:
+    started = time.monotonic()
+
+    def progress(message: str, fraction: float | None = None) -> None:
+        pct = f" {fraction * 100:.0f}%" if fraction is not None else ""
+        err(f"  [{time.monotonic() - started:5.1f} s]{pct} {message}")
+
+    return progress
+
+
+def print_outcome(outcome: Any, as_json: bool = False) -> None:
+    if as_json:
+        print(redact(json.dumps(outcome.as_dict(), indent=2, sort_keys=True, default=str)))
+        return
+    if outcome.status == "dry-run" and outcome.plan is not None:
+        out(f"dry run — nothing changed. Plan: {outcome.plan.summary}")
+        for step in outcome.plan.steps:
+            out(f"  - {step}")
+        for g in outcome.guards:
+            out(f"  guard {'pass' if g.ok else 'FAIL'}  {g.name}: {g.detail}")
+        return
+    stream = out if outcome.ok else err
+    stream(outcome.message)
+    if outcome.hint:
+        stream(f"  hint: {outcome.hint}")
+    if outcome.verification is not None and outcome.verification.state:
+        state = outcome.verification.state
+        if "weights" in state:
+            w = state["weights"]
+            stream(f"  read back: live {state.get('live')} · blue {w.get('blue')}% · green {w.get('green')}%")
