@@ -266,10 +266,62 @@ class AuditConfig(Model):
     """Set: shared audit log, lock and live feed in PostgreSQL; empty: local files."""
 
 
+class JiraColumnsConfig(Model):
+    key: str = "key"
+    """Column holding the JIRA key (e.g. PMB-12); must be unique, upserts are keyed on it."""
+    summary: str = "summary"
+    """Column holding the summary."""
+    description: str = "description"
+    """Column holding the description converted to Markdown."""
+    type: str = "type"
+    """Column holding the PM Buddy issue type (e.g. STORY)."""
+    status: str = "status"
+    """Column holding the PM Buddy column title."""
+    assignees: str = "assignees"
+    """text[] column holding the assignees' PM Buddy user emails."""
+    story_points: str = "story_points"
+    """numeric column holding the story points (NULL when JIRA has none)."""
+
+
 class JiraConfig(Model):
-    model_config = ConfigDict(extra="allow", frozen=True)
     url: str = ""
-    """JIRA base URL."""
+    """JIRA base URL, e.g. https://example.atlassian.net."""
+    flavor: Literal["cloud", "datacenter"] = "cloud"
+    """cloud: REST v3, email + API token; datacenter: REST v2, personal access token."""
+    email_env: str = "JIRA_EMAIL"
+    """Variable holding the account email (cloud basic auth)."""
+    token_env: str = "JIRA_API_TOKEN"
+    """Variable holding the API token (cloud) or personal access token (datacenter)."""
+    jql: str = ""
+    """The bounded JQL selecting the team's issues, e.g. project = PMB ORDER BY key."""
+    story_points_field: str = "customfield_10016"
+    """Field id of the story points; `jira-migrate --discover` lists candidates."""
+    page_size: int = Field(default=100, ge=1, le=1000)
+    """Issues asked for per search page."""
+    timeout: float = Field(default=30.0, gt=0)
+    """Seconds one JIRA request may take."""
+    max_retries: int = Field(default=8, ge=0)
+    """Retries of one request on 429/503 or a network fault before the run fails."""
+    issue_types: dict[str, str] = {}
+    """JIRA issue type name → PM Buddy type, e.g. {Story = "STORY"}."""
+    statuses: dict[str, str] = {}
+    """JIRA status name → PM Buddy column title."""
+    assignees: dict[str, str] = {}
+    """JIRA account id → PM Buddy user email (overrides the email JIRA shows)."""
+    assignees_csv: str = ""
+    """CSV of account_id,email for users whose email JIRA hides."""
+    default_type: str = ""
+    """PM Buddy type for unmapped JIRA types; empty: a run refuses while any is unmapped."""
+    default_status: str = ""
+    """PM Buddy column for unmapped JIRA statuses; empty: a run refuses while any is unmapped."""
+    unknown_assignee: Literal["refuse", "unassigned"] = "refuse"
+    """An assignee with no known email: refuse the run, or import the issue unassigned."""
+    target_dsn_env: str = "PMB_DATABASE_URL"
+    """Variable holding the DSN of PM Buddy's database."""
+    target_table: str = "issues"
+    """Table the issues are upserted into (schema.table allowed)."""
+    target_columns: JiraColumnsConfig = JiraColumnsConfig()
+    """Column names in the target table."""
 
 
 class Config(Model):
