@@ -70,6 +70,16 @@ class TrafficState:
         }
 
 
+@dataclass(frozen=True)
+class RouterCheck:
+    """A precondition only this router knows how to check (e.g. an ALB target group has
+    healthy targets). The switch action shows it as one more guard."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
 class TrafficRouter(ABC):
     """Moves traffic between the colors.
 
@@ -112,6 +122,10 @@ class TrafficRouter(ABC):
             if have.admin != want.admin:
                 diffs.append(f"{want.name} state: planned {want.admin}, read back {have.admin}")
         return diffs
+
+    def guards(self, target: str) -> list[RouterCheck]:
+        """Checks, read live, before `target` (a color) receives traffic; and again after."""
+        return []
 
     def close(self) -> None:
         return None
