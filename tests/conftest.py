@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     # one line per fixture module, e.g. "tests.fixtures.haproxy"
     "tests.fixtures.moto",
+    "tests.fixtures.haproxy",
 ]
