@@ -182,6 +182,10 @@ class RestoreResult:
     detail: str = ""
 
 
+StoreCheck = RouterCheck
+"""A precondition only this snapshot store knows how to check; same shape as RouterCheck."""
+
+
 class SnapshotStore(ABC):
     """Takes, lists and restores database snapshots. Raises ProviderError."""
 
@@ -212,6 +216,10 @@ class SnapshotStore(ABC):
     def describe_target(self) -> str:
         """The database this store acts on, redacted, for plans and confirmations."""
         return self.name
+
+    def guards(self) -> list[StoreCheck]:
+        """Checks, read live, before a snapshot is taken (database reachable, room to write)."""
+        return []
 
 
 # --- metrics and logs ------------------------------------------------------------------
