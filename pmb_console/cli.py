@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", "the pre-deployment checklist")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--sign-off", metavar="ITEM", default=None, help="vouch for an item by hand (audited)")
+    p.add_argument("--reason", default="", help="what you checked, with --sign-off")
 
     p = add("switch", "move traffic to a color")
     p.add_argument("--to", required=True, choices=["blue", "green"])
@@ -195,6 +197,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if doc.get("errors") else ExitCode.OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.actions.checklist import run_checklist, sign_off
+    from pmb_console.errors import ReadOnlyRefused
+
+    if args.sign_off:
+        if ctx.config.console.read_only:
+            raise ReadOnlyRefused("sign-off refused: this console is read-only")
+        sign_off(ctx, args.sign_off, args.reason)
+    results = run_checklist(ctx)
+    doc = {"ok": all(r.ok for r in results), "release": ctx.config.release.version,
+           "items": [r.as_dict() for r in results]}
+    output.emit(doc, args.json, output.format_checklist)
+    return ExitCode.OK if doc["ok"] else ExitCode.FAILED
+
+
 def cmd_switch(args: argparse.Namespace) -> int:
     ctx = _services(args)
     from pmb_console.actions.traffic import SwitchAction
@@ -324,7 +343,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "smoke": cmd_smoke,
     "audit": cmd_audit,
     "jira-migrate": cmd_jira_migrate,
-    "check": cmd_not_built,
+    "check": cmd_check,
     "drill": cmd_not_built,
     "decommission": cmd_not_built,
     "postmortem": cmd_not_built,

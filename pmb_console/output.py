@@ -94,6 +94,16 @@ def format_audit(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def format_checklist(doc: dict[str, Any]) -> str:
+    marks = {"pass": "[x]", "signed-off": "[s]", "fail": "[ ]"}
+    lines = [f"Pre-deployment checklist for {doc.get('release') or '(no release version)'}"]
+    for item in doc["items"]:
+        who = f" by {item['signed_off_by']}" if item.get("signed_off_by") else ""
+        lines.append(f"  {marks.get(item['status'], '[?]')} {item['title']}: {item['detail']}{who}")
+    lines.append("ready: all items pass or are signed off" if doc["ok"] else "NOT ready: items above are open")
+    return "\n".join(lines)
+
+
 def print_health(results: list[Any]) -> None:
     for r in results:
         out(f"{'ok ' if r.ok else 'BAD'} {r.describe()}")

@@ -4,4 +4,5 @@ pytest_plugins: list[str] = [
     # one line per fixture module, e.g. "tests.fixtures.haproxy"
     "tests.fixtures.moto",
     "tests.fixtures.haproxy",
+    "tests.fixtures.http",
 ]
