@@ -250,6 +250,8 @@ class ColorMetrics:
     p95_ms: float | None
     instances: tuple[InstanceMetrics, ...] = ()
     at: float = 0.0
+    error: str = ""
+    """Why figures are missing for the whole color (e.g. a failed Prometheus query)."""
 
 
 class MetricsSource(ABC):
