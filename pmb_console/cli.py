@@ -281,6 +281,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_postmortem(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.postmortem import timeline
+
+    since = _since(args.since)
+    title = f"Post-mortem — {ctx.config.console.environment}, release {ctx.config.release.version or '?'}"
+    sys.stdout.write(timeline(ctx.audit.records(since=since), title))
+    return ExitCode.OK
+
+
 def cmd_jira_migrate(args: argparse.Namespace) -> int:
     from pmb_console.jira import cli_entry
 
@@ -346,7 +356,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "drill": cmd_not_built,
     "decommission": cmd_not_built,
-    "postmortem": cmd_not_built,
+    "postmortem": cmd_postmortem,
 }
 
 
