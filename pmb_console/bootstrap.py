@@ -7,6 +7,7 @@ a fake provider through the `overrides` argument.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,8 @@ from pmb_console.state import Journal
 class Services:
     def __init__(self, config: Config, **overrides: Any) -> None:
         self.config = config
+        self.metrics_snapshot: Callable[[], dict[str, Any]] | None = None
+        """Set by the console: the latest metrics of both colors, recorded with every action."""
         for name, value in overrides.items():
             setattr(self, name, value)
 

@@ -130,6 +130,9 @@ class ActionRunner:
         def record(outcome: Outcome, **extra: Any) -> Outcome:
             outcome.duration_s = time.monotonic() - started
             outcome.run_id = run_id
+            metrics = self._metrics()
+            if metrics:
+                extra["metrics"] = metrics
             self._audit(
                 action.name,
                 **base,
@@ -266,6 +269,16 @@ class ActionRunner:
             )
         finally:
             self.ctx.journal.finish()
+
+    def _metrics(self) -> dict[str, Any]:
+        """The metrics of both colors at this decision point, when a face provides them."""
+        snapshot = getattr(self.ctx, "metrics_snapshot", None)
+        if snapshot is None:
+            return {}
+        try:
+            return snapshot() or {}
+        except Exception:
+            return {}
 
     def _safe_read_back(self, action: Action) -> dict[str, Any]:
         try:

@@ -199,3 +199,9 @@ def test_audit_log_is_jsonl_and_redacts_secrets(ctx, target):
     raw = (ctx.config.console.state_dir / "audit.jsonl").read_text()
     assert "hunter2" not in raw
     assert json.loads(raw.splitlines()[-1])["action"] == "note"
+
+
+def test_the_metrics_at_the_decision_point_are_recorded(ctx, target):
+    ctx.metrics_snapshot = lambda: {"green": {"error_rate": 0.07, "p95_ms": 812.0}}
+    ctx.runner.run(SetValue(target, "green"), Confirmation.yes())
+    assert ctx.audit.records()[-1]["metrics"]["green"]["error_rate"] == 0.07
