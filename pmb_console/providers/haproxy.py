@@ -1,0 +1,374 @@
+"""HAProxy through its runtime API: read the backend's servers live, set weights and states.
+
+The runtime API takes one command line per connection (several commands joined by ";")
+and closes the connection once it has answered every one; each answer ends with an
+empty line. Every `set` of a change goes out in a single line, so HAProxy applies the
+whole change between two requests and never leaves traffic half-moved by our doing.
+
+Weights set through the runtime API are lost when HAProxy reloads its config unless a
+server-state file is used, so nothing here is cached: `read` asks every time.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from pmb_console.config import Config, HaproxyConfig
+from pmb_console.errors import ProviderError, UsageError
+from pmb_console.providers.base import (
+    COLORS,
+    ProgressFn,
+    ServerState,
+    TrafficRouter,
+    TrafficState,
+)
+
+MAX_WEIGHT = 256
+"""HAProxy accepts absolute weights from 0 to 256."""
+
+# Admin state bits of `show servers state` (srv_admin_state), from HAProxy's server.h.
+_MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40  # forced, inherited, config, DNS, hostname
+_DRAIN_BITS = 0x08 | 0x10  # forced, inherited
+
+# Operational states (srv_op_state).
+_OPERATIONAL = {0: "down", 1: "starting", 2: "up", 3: "stopping"}
+
+_CONFIG_HINT = "check [traffic.haproxy] in the config"
+
+
+# --- the runtime API -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeAddress:
+    """Where the runtime API listens: a unix socket path, or a TCP host and port."""
+
+    family: int
+    target: str | tuple[str, int]
+    text: str
+
+    @classmethod
+    def parse(cls, address: str) -> RuntimeAddress:
+        parts = urlsplit(address)
+        if parts.scheme == "unix" and (parts.netloc + parts.path):
+            return cls(socket.AF_UNIX, parts.netloc + parts.path, address)
+        if parts.scheme == "tcp" and parts.hostname:
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if port:
+                return cls(
+                    socket.AF_INET6 if ":" in parts.hostname else socket.AF_INET,
+                    (parts.hostname, port),
+                    address,
+                )
+        raise UsageError(
+            f"[traffic.haproxy] runtime_api {address!r} is not an address pmb-console understands",
+            'write "unix:///path/to/admin.sock" or "tcp://host:port"',
+        )
+
+
+class RuntimeApi:
+    """A client of HAProxy's runtime API: one connection per command line."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        self.address = RuntimeAddress.parse(address)
+        self.timeout = timeout
+
+    def send(self, commands: list[str]) -> list[str]:
+        """Send the commands in one line; return one answer per command (stripped).
+
+        Raises ProviderError when HAProxy cannot be reached or does not answer in time.
+        """
+        line = "; ".join(commands) + "\n"
+        raw = self._exchange(line.encode())
+        answers = _split_answers(raw.decode("utf-8", "replace"))
+        if len(answers) < len(commands):
+            raise ProviderError(
+                f"HAProxy at {self.address.text} answered {len(answers)} of {len(commands)} commands",
+                "HAProxy may have stopped or restarted mid-command; run status to see the state",
+            )
+        return answers[: len(commands)]
+
+    def _exchange(self, payload: bytes) -> bytes:
+        where = self.address.text
+        try:
+            with socket.socket(self.address.family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout)
+                sock.connect(self.address.target)
+                sock.sendall(payload)
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except FileNotFoundError:
+            raise ProviderError(
+                f"the HAProxy runtime API socket {self.address.target} does not exist",
+                "is HAProxy running? The path must match its `stats socket` line; " + _CONFIG_HINT,
+            ) from None
+        except ConnectionRefusedError:
+            raise ProviderError(
+                f"HAProxy refused the connection to its runtime API at {where}",
+                "HAProxy is not running or not listening there; " + _CONFIG_HINT,
+            ) from None
+        except PermissionError:
+            raise ProviderError(
+                f"no permission to open the HAProxy runtime API at {where}",
+                "run as a user allowed by the socket's mode/user/group in HAProxy's `stats socket` line",
+            ) from None
+        except TimeoutError:
+            raise ProviderError(
+                f"HAProxy's runtime API at {where} did not answer within {self.timeout:g} s",
+                "HAProxy may be overloaded or the address is not its runtime API; "
+                "raise [traffic.haproxy] timeout only if it is merely slow",
+            ) from None
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot talk to HAProxy's runtime API at {where}: {exc.strerror or exc}",
+                _CONFIG_HINT,
+            ) from None
+
+
+def _split_answers(text: str) -> list[str]:
+    """Each command's answer ends with an empty line; an empty answer is just that line."""
+    answers, current = [], []
+    for line in text.split("\n"):
+        if line == "":
+            answers.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    return answers
+
+
+# --- the router ------------------------------------------------------------------------
+
+
+class HaproxyRouter(TrafficRouter):
+    """One HAProxy backend whose servers belong to the blue or the green color."""
+
+    name = "haproxy"
+
+    def __init__(self, config: Config) -> None:
+        self.settings: HaproxyConfig = config.traffic.haproxy
+        self.backend = self.settings.backend
+        self.api = RuntimeApi(self.settings.runtime_api, self.settings.timeout)
+        self.colors = {
+            name: color for color in COLORS for name in self.settings.servers.get(color, [])
+        }
+
+    # reading ----------------------------------------------------------------------------
+
+    def read(self) -> TrafficState:
+        rows = self._server_rows()
+        missing = [name for name in self.colors if name not in rows]
+        if missing:
+            raise ProviderError(
+                f"HAProxy backend {self.backend!r} has no server "
+                + ", ".join(f"{n!r} ({self.colors[n]})" for n in missing)
+                + f"; it has: {', '.join(rows) or 'no servers'}",
+                "fix [traffic.haproxy] servers to name the backend's servers",
+            )
+        servers = tuple(
+            _server_state(name, color, rows[name]) for name, color in self.colors.items()
+        )
+        others = [name for name in rows if name not in self.colors]
+        detail = f"not configured, ignored: {', '.join(others)}" if others else ""
+        return TrafficState(self.name, traffic_percent(servers), servers, detail)
+
+    def _server_rows(self) -> dict[str, dict[str, str]]:
+        (answer,) = self.api.send([f"show servers state {self.backend}"])
+        lines = answer.splitlines()
+        header = next((line for line in lines if line.startswith("# ")), None)
+        if header is None:
+            raise ProviderError(self._rejection(answer, "show servers state"), _hint_for(answer))
+        names = header[2:].split()
+        rows = {}
+        for line in lines:
+            fields = line.split()
+            if line.startswith("#") or len(fields) != len(names):
+                continue  # the format version line, the header
+            row = dict(zip(names, fields, strict=True))
+            if row.get("be_name") == self.backend:
+                rows[row["srv_name"]] = row
+        return rows
+
+    def _rejection(self, answer: str, command: str) -> str:
+        said = answer.strip().splitlines()[0] if answer.strip() else "nothing"
+        if said.startswith(("Can't find backend", "No such backend")):
+            return f"HAProxy has no backend {self.backend!r} (it said: {said})"
+        return f"HAProxy refused `{command}`: {said}"
+
+    # deciding ---------------------------------------------------------------------------
+
+    def desired(self, current: TrafficState, weights: dict[str, int]) -> TrafficState:
+        return desired_state(current, weights)
+
+    # doing ------------------------------------------------------------------------------
+
+    def apply(self, current: TrafficState, desired: TrafficState, progress: ProgressFn) -> None:
+        # Check the servers still exist before sending anything: HAProxy carries on past a
+        # failed command in a line, so an unknown server would leave a half-made change.
+        present = self._server_rows()
+        missing = [s.name for s in desired.servers if s.name not in present]
+        if missing:
+            raise ProviderError(
+                f"HAProxy backend {self.backend!r} has no server {', '.join(map(repr, missing))}; "
+                "nothing was changed",
+                "fix [traffic.haproxy] servers, or check whether HAProxy's config was reloaded",
+            )
+        commands = change_commands(self.backend, current, desired)
+        if not commands:
+            progress("HAProxy already shows the planned weights", 1.0)
+            return
+        progress(f"sending {len(commands)} change(s) to HAProxy in one line", None)
+        answers = self.api.send(commands)
+        failures = [(cmd, ans) for cmd, ans in zip(commands, answers, strict=True) if ans.strip()]
+        if failures:
+            said = "; ".join(f"`{cmd}`: {ans.strip().splitlines()[0]}" for cmd, ans in failures)
+            raise ProviderError(
+                f"HAProxy refused part of the change: {said}", _hint_for(failures[0][1])
+            )
+        progress("HAProxy accepted the change", 1.0)
+
+
+def _hint_for(answer: str) -> str:
+    if "Permission denied" in answer:
+        return "the runtime API socket needs `level admin` in HAProxy's `stats socket` line"
+    if "No such server" in answer:
+        return "fix [traffic.haproxy] servers to name the backend's servers"
+    if "backend" in answer.lower():
+        return "fix [traffic.haproxy] backend to name a backend of HAProxy's config"
+    if "static" in answer.lower():
+        return "use a dynamic `balance` algorithm (roundrobin, leastconn) in that backend"
+    return _CONFIG_HINT
+
+
+def _server_state(name: str, color: str, row: dict[str, str]) -> ServerState:
+    admin_bits = int(row.get("srv_admin_state", "0"))
+    if admin_bits & _MAINT_BITS:
+        admin = "maint"
+    elif admin_bits & _DRAIN_BITS:
+        admin = "drain"
+    else:
+        admin = "ready"
+    operational = _OPERATIONAL.get(int(row.get("srv_op_state", "-1")), "unknown")
+    if admin == "maint" and operational == "down":
+        operational = "stopped"  # taken out by an operator, not failed by a check
+    address = f"{row.get('srv_addr', '?')}:{row.get('srv_port', '?')}"
+    return ServerState(name, color, int(row.get("srv_uweight", "0")), admin, operational, address)
+
+
+# --- pure helpers (tested without HAProxy) ---------------------------------------------
+
+
+def carrying_weight(server: ServerState) -> int:
+    """The weight that really draws traffic: none in maintenance or drain."""
+    return server.weight if server.admin == "ready" else 0
+
+
+def traffic_percent(servers: tuple[ServerState, ...] | list[ServerState]) -> dict[str, int]:
+    """Each color's share of the carrying weight, as integers summing to 100 (or all 0).
+
+    A color that carries any weight at all shows at least 1%, so a trickle is never
+    reported as nothing.
+    """
+    totals = {color: 0 for color in COLORS}
+    for server in servers:
+        totals[server.color] = totals.get(server.color, 0) + carrying_weight(server)
+    whole = sum(totals.values())
+    if whole == 0:
+        return {color: 0 for color in COLORS}
+    first, second = COLORS
+    share = (200 * totals[first] + whole) // (2 * whole)  # round half up, in integers
+    if 0 < totals[first] < whole:
+        share = min(max(share, 1), 99)
+    return {first: share, second: 100 - share}
+
+
+def desired_state(current: TrafficState, weights: dict[str, int]) -> TrafficState:
+    """The servers' weights and states that give exactly `weights` percent of traffic.
+
+    Every server of a color gets the same weight; colors with different server counts
+    are balanced through the least common multiple of the counts. Servers that must
+    carry traffic are made ready.
+    """
+    percent = {color: int(weights.get(color, 0)) for color in COLORS}
+    if any(p < 0 or p > 100 for p in percent.values()) or sum(percent.values()) != 100:
+        raise UsageError(
+            f"traffic weights must be 0..100 percent and sum to 100, got {percent}",
+            "ask for the target color's share, e.g. --weight 25",
+        )
+    counts = {color: sum(1 for s in current.servers if s.color == color) for color in COLORS}
+    for color in COLORS:
+        if percent[color] and not counts[color]:
+            raise UsageError(
+                f"cannot send {percent[color]}% of traffic to {color}: it has no servers configured",
+                "list its servers in [traffic.haproxy] servers",
+            )
+    per_server = server_weights(percent, counts)
+    servers = tuple(
+        replace(s, weight=per_server[s.color], admin="ready" if per_server[s.color] else s.admin)
+        for s in current.servers
+    )
+    return TrafficState(current.provider, percent, servers, current.detail)
+
+
+def server_weights(percent: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
+    """One weight per color (0..256) such that traffic_percent gives back `percent`."""
+    used = [c for c in COLORS if counts[c]]
+    lcm = math.lcm(*(counts[c] for c in used)) if used else 1
+    # Each color's total weight is its percent times the lcm: divisible by its count.
+    exact = {c: (percent[c] * lcm // counts[c] if counts[c] else 0) for c in COLORS}
+    if max(exact.values()) <= MAX_WEIGHT:
+        return exact
+    divisor = math.gcd(*exact.values())
+    reduced = {c: w // divisor for c, w in exact.items()}
+    top = max(reduced.values())
+    if top <= MAX_WEIGHT:
+        scale = max(1, 100 // top)  # readable weights (100 rather than 1) when they fit
+        return {c: w * scale for c, w in reduced.items()}
+    # The exact ratio needs weights past 256: find the largest scale whose rounding still
+    # reads back as the asked percentages.
+    wanted = _percent_of(exact, counts)
+    for ceiling in range(MAX_WEIGHT, 0, -1):
+        candidate = {c: (w * ceiling * 2 + top) // (2 * top) for c, w in reduced.items()}
+        if (
+            all(candidate[c] > 0 for c in COLORS if percent[c])
+            and _percent_of(candidate, counts) == wanted
+        ):
+            return candidate
+    raise UsageError(
+        f"HAProxy weights (0..{MAX_WEIGHT}) cannot express {percent} with {counts} servers",
+        "choose a rounder percentage",
+    )
+
+
+def _percent_of(per_server: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
+    servers = [ServerState(f"{c}{i}", c, per_server[c]) for c in COLORS for i in range(counts[c])]
+    return traffic_percent(servers)
+
+
+def change_commands(backend: str, current: TrafficState, desired: TrafficState) -> list[str]:
+    """The runtime-API commands that turn `current` into `desired`, in a safe order.
+
+    Servers are made ready and given weight before others lose theirs, so that even a
+    request arriving between two commands of the line finds a server to go to.
+    """
+    now = {s.name: s for s in current.servers}
+    readies, raises, lowers, parks = [], [], [], []
+    for want in desired.servers:
+        have = now.get(want.name)
+        target = f"{backend}/{want.name}"
+        if have is None or have.admin != want.admin:
+            (readies if want.admin == "ready" else parks).append(
+                f"set server {target} state {want.admin}"
+            )
+        if have is None or have.weight != want.weight:
+            grows = have is None or want.weight > have.weight
+            (raises if grows else lowers).append(f"set server {target} weight {want.weight}")
+    return readies + raises + lowers + parks
