@@ -5,4 +5,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.moto",
     "tests.fixtures.haproxy",
     "tests.fixtures.http",
+    "tests.fixtures.postgres",
 ]
