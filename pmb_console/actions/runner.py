@@ -37,6 +37,7 @@ class Preview:
 
     guards: list[GuardResult]
     plan: Plan
+    made_at: float = field(default_factory=time.monotonic)
 
     @property
     def failed(self) -> list[GuardResult]:
@@ -94,6 +95,9 @@ class Outcome:
 
 
 ConfirmFn = Callable[[Preview], Confirmation]
+
+GUARDS_STALE_AFTER_S = 10.0
+"""Guards read longer ago than this (a confirmation left open) are checked again under the lock."""
 
 
 class ActionRunner:
@@ -215,6 +219,27 @@ class ActionRunner:
                                   guards=preview.guards))
 
     def _locked(self, action, preview, override, base, record, progress) -> Outcome:
+        # Between the plan being shown and the lock being taken, another console may have
+        # changed the systems: plan again under the lock and refuse if the changes differ.
+        try:
+            fresh = action.plan(self.ctx)
+        except PmbError as exc:
+            return record(Outcome(action.name, "failed", exc.message, exc.hint, plan=preview.plan,
+                                  guards=preview.guards))
+        if fresh.steps != preview.plan.steps or fresh.nothing_to_do != preview.plan.nothing_to_do:
+            return record(Outcome(
+                action.name, "refused",
+                f"{action.title} refused: the systems changed since the plan was made "
+                f"(now: {fresh.summary})",
+                "look at the new state and run the action again if it is still wanted",
+                plan=fresh, guards=preview.guards))
+        if time.monotonic() - preview.made_at > GUARDS_STALE_AFTER_S and not override:
+            stale = [g for g in action.guards(self.ctx) if not g.ok]
+            if stale:
+                return record(Outcome(
+                    action.name, "refused",
+                    f"{action.title} refused: " + "; ".join(f"{g.name}: {g.detail}" for g in stale),
+                    "a guard failed while the confirmation was open", plan=fresh, guards=stale))
         plan = preview.plan
         started_rec = {**base, "action": action.name, "outcome": "started", "plan": plan.as_dict(),
                        "guards": [g.as_dict() for g in preview.guards], "pid": _pid(),

@@ -205,3 +205,28 @@ def test_the_metrics_at_the_decision_point_are_recorded(ctx, target):
     ctx.metrics_snapshot = lambda: {"green": {"error_rate": 0.07, "p95_ms": 812.0}}
     ctx.runner.run(SetValue(target, "green"), Confirmation.yes())
     assert ctx.audit.records()[-1]["metrics"]["green"]["error_rate"] == 0.07
+
+
+def test_a_change_made_elsewhere_while_confirming_refuses(ctx, target):
+    def confirm_while_someone_else_acts(preview):
+        target.write_text("green")  # another console switched meanwhile
+        return Confirmation.yes()
+
+    out = ctx.runner.run(SetValue(target, "purple"), confirm_while_someone_else_acts)
+    assert out.status == "refused" and "changed since the plan" in out.message
+    assert target.read_text() == "green"
+
+
+def test_guards_are_checked_again_when_the_confirmation_was_left_open(ctx, target, monkeypatch):
+    import pmb_console.actions.runner as runner_module
+
+    action = SetValue(target, "green")
+
+    def confirm_slowly(preview):
+        action.healthy = False  # the target went unhealthy while the dialog was open
+        monkeypatch.setattr(runner_module, "GUARDS_STALE_AFTER_S", -1.0)
+        return Confirmation.yes()
+
+    out = ctx.runner.run(action, confirm_slowly)
+    assert out.status == "refused" and "HTTP 503" in out.message
+    assert target.read_text() == "blue"
