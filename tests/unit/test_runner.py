@@ -33,7 +33,7 @@ class SetValue(Action):
 
     def plan(self, ctx):
         before = self.path.read_text() if self.path.exists() else ""
-        return Plan(f"value {before!r} -> {self.value!r}", (f"write {self.value}",),
+        return Plan(f"value {before!r} -> {self.value!r}", (f"write {self.value} over {before}",),
                     {"before": before, "after": self.value}, nothing_to_do=before == self.value)
 
     def execute(self, ctx, plan, progress):
