@@ -293,9 +293,8 @@ def traffic_percent(servers: tuple[ServerState, ...] | list[ServerState]) -> dic
 def desired_state(current: TrafficState, weights: dict[str, int]) -> TrafficState:
     """The servers' weights and states that give exactly `weights` percent of traffic.
 
-    Every server of a color gets the same weight; colors with different server counts
-    are balanced through the least common multiple of the counts. Servers that must
-    carry traffic are made ready.
+    Colors with different server counts are balanced through the least common multiple
+    of the counts (see server_weights). Servers that must carry traffic are made ready.
     """
     percent = {color: int(weights.get(color, 0)) for color in COLORS}
     if any(p < 0 or p > 100 for p in percent.values()) or sum(percent.values()) != 100:
@@ -310,47 +309,39 @@ def desired_state(current: TrafficState, weights: dict[str, int]) -> TrafficStat
                 f"cannot send {percent[color]}% of traffic to {color}: it has no servers configured",
                 "list its servers in [traffic.haproxy] servers",
             )
-    per_server = server_weights(percent, counts)
-    servers = tuple(
-        replace(s, weight=per_server[s.color], admin="ready" if per_server[s.color] else s.admin)
-        for s in current.servers
-    )
-    return TrafficState(current.provider, percent, servers, current.detail)
+    weights_left = server_weights(percent, counts)  # consumed in server order
+    servers = []
+    for server in current.servers:
+        weight = weights_left[server.color].pop(0)
+        servers.append(replace(server, weight=weight, admin="ready" if weight else server.admin))
+    return TrafficState(current.provider, percent, tuple(servers), current.detail)
 
 
-def server_weights(percent: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
-    """One weight per color (0..256) such that traffic_percent gives back `percent`."""
+def server_weights(percent: dict[str, int], counts: dict[str, int]) -> dict[str, list[int]]:
+    """Each color's server weights (0..256) that traffic_percent reads back as `percent`.
+
+    Every color's total weight is its percent times one common factor, so the shares are
+    exact. Equal weights within a color are preferred (readable, and each server gets its
+    share); when the ratio needs more than 256 per server, a color's total is spread as
+    evenly as integers allow, and a tiny share may leave some of its servers at 0.
+    """
     used = [c for c in COLORS if counts[c]]
     lcm = math.lcm(*(counts[c] for c in used)) if used else 1
-    # Each color's total weight is its percent times the lcm: divisible by its count.
-    exact = {c: (percent[c] * lcm // counts[c] if counts[c] else 0) for c in COLORS}
-    if max(exact.values()) <= MAX_WEIGHT:
-        return exact
-    divisor = math.gcd(*exact.values())
-    reduced = {c: w // divisor for c, w in exact.items()}
-    top = max(reduced.values())
-    if top <= MAX_WEIGHT:
-        scale = max(1, 100 // top)  # readable weights (100 rather than 1) when they fit
-        return {c: w * scale for c, w in reduced.items()}
-    # The exact ratio needs weights past 256: find the largest scale whose rounding still
-    # reads back as the asked percentages.
-    wanted = _percent_of(exact, counts)
-    for ceiling in range(MAX_WEIGHT, 0, -1):
-        candidate = {c: (w * ceiling * 2 + top) // (2 * top) for c, w in reduced.items()}
-        if (
-            all(candidate[c] > 0 for c in COLORS if percent[c])
-            and _percent_of(candidate, counts) == wanted
-        ):
-            return candidate
-    raise UsageError(
-        f"HAProxy weights (0..{MAX_WEIGHT}) cannot express {percent} with {counts} servers",
-        "choose a rounder percentage",
-    )
+    # With factor = lcm, each color's total is divisible by its count: equal weights.
+    equal = {c: (percent[c] * lcm // counts[c] if counts[c] else 0) for c in COLORS}
+    if max(equal.values()) > MAX_WEIGHT:
+        divisor = math.gcd(*equal.values())
+        equal = {c: w // divisor for c, w in equal.items()}
+    if max(equal.values()) <= MAX_WEIGHT:
+        scale = max(1, 100 // max(equal.values()))  # 100 rather than 1 when it fits
+        return {c: [equal[c] * scale] * counts[c] for c in COLORS}
+    factor = min(MAX_WEIGHT * counts[c] // percent[c] for c in COLORS if percent[c])
+    return {c: _spread(percent[c] * factor, counts[c]) for c in COLORS}
 
 
-def _percent_of(per_server: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
-    servers = [ServerState(f"{c}{i}", c, per_server[c]) for c in COLORS for i in range(counts[c])]
-    return traffic_percent(servers)
+def _spread(total: int, count: int) -> list[int]:
+    base, extra = divmod(total, count)
+    return [base + 1] * extra + [base] * (count - extra)
 
 
 def change_commands(backend: str, current: TrafficState, desired: TrafficState) -> list[str]:
