@@ -1,0 +1,462 @@
+"""The console: composition, polling, and routing of what workers say to the screen.
+
+`run_console(services)` is what the CLI calls. The app holds no logic of its own:
+every change goes through `services.runner` (see flows.py), every read runs off the
+event loop and comes back as a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from pmb_console.bootstrap import Services
+from pmb_console.errors import PmbError
+from pmb_console.providers.base import LogSource, TrafficState
+from pmb_console.redact import redact
+from pmb_console.tui import keys
+from pmb_console.tui.demo_controls import DemoControls
+from pmb_console.tui.flows import ActionFlows
+from pmb_console.tui.messages import MetricsRead, SystemsRead, WorkFailed
+from pmb_console.tui.readings import Fault, read_systems
+from pmb_console.tui.runbook_view import find_item
+from pmb_console.tui.screens.choosers import AskScreen, TextPromptScreen
+from pmb_console.tui.screens.help import HelpScreen
+from pmb_console.tui.screens.main import MainScreen, demo_bindings
+from pmb_console.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_theme_book
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PmbConsoleApp(App[int]):
+    """The on-call console for blue/green deployments of PM Buddy."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "pmb-console"
+
+    def __init__(
+        self,
+        services: Services,
+        demo: DemoControls | None = None,
+        clock: Clock | None = None,
+        *,
+        poll: bool = True,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.demo = demo
+        self.clock: Clock = clock or utc_now
+        self.poll = poll
+        """False in snapshot tests: the screen shows only what the test posts."""
+        self.busy = False
+        """An action is between its preview and its outcome."""
+        self.running_action = ""
+        """The name of the action in flight from this console, for the runbook panel."""
+        self.flows = ActionFlows(self)
+        self.demo_color = "green"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._traffic: TrafficState | None = None
+        self._faults: dict[str, str] = {}
+        self._log_sources: list[LogSource] = []
+        cfg = services.config
+        extra_dirs = [Path.cwd() / "themes"]
+        if cfg.source:
+            extra_dirs.insert(0, Path(cfg.source).resolve().parent / "themes")
+        self.themes_found = load_theme_book(extra_dirs)
+        for spec in self.themes_found.themes.values():
+            self.register_theme(spec.to_textual())
+        wanted = cfg.console.theme
+        self._theme_problem = ""
+        if wanted not in self.themes_found.themes:
+            self._theme_problem = f"theme {wanted!r} not found or broken; using {DEFAULT_THEME}"
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(VARIABLE_DEFAULTS)
+
+    # --- start and stop -----------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.services.config.keymap:
+            self.set_keymap(dict(self.services.config.keymap))
+        screen_class: type[MainScreen] = MainScreen
+        if self.demo is not None:
+            screen_class = type(
+                "DemoMainScreen", (MainScreen,), {"BINDINGS": demo_bindings(self.demo.faults)}
+            )
+        self.push_screen(screen_class())
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        for problem in self.themes_found.problems:
+            self.notify(problem, title="theme", severity="warning", timeout=10)
+        if self._theme_problem:
+            self.notify(self._theme_problem, title="theme", severity="warning", timeout=10)
+        self._show_theme()
+        self._tick()
+        self.set_interval(1.0, self._tick)
+        if self.poll:
+            self.poll_systems()
+            self.poll_metrics()
+            self._start_logs()
+        in_flight = None
+        try:
+            in_flight = self.services.journal.in_flight()
+        except Exception:  # a broken journal must not stop the console; the poll words it
+            pass
+        if in_flight:
+            self.notify(
+                f"{in_flight.get('action', 'an action')} was running when a console stopped "
+                f"(started {in_flight.get('time', '?')} by {in_flight.get('operator', '?')}); "
+                "the panes show what the systems say now",
+                title="interrupted action",
+                severity="warning",
+                timeout=20,
+            )
+
+    def on_unmount(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for source in self._log_sources:
+            try:
+                source.stop()
+            except Exception:
+                pass  # stopping is best effort; the process is ending
+
+    @property
+    def main(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    # --- polling: off the loop, never overlapping itself ------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="poll-systems",
+        exit_on_error=False,
+        description="read load balancer, lock, audit log",
+    )
+    def poll_systems(self) -> None:
+        worker = get_current_worker()
+        interval = self.services.config.metrics.interval
+        while not worker.is_cancelled and not self._stopping.is_set():
+            try:
+                reading = read_systems(self.services)
+            except Exception as exc:  # read_systems words its own faults; this is a bug
+                self.post_message(
+                    WorkFailed(Fault("systems", redact(f"{type(exc).__name__}: {exc}")))
+                )
+            else:
+                self.post_message(SystemsRead(reading))
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def wake_poll(self) -> None:
+        """Read the systems now (after an action), not at the next tick."""
+        self._wake.set()
+
+    @work(exclusive=True, group="poll-metrics", exit_on_error=False, description="poll metrics")
+    async def poll_metrics(self) -> None:
+        try:
+            from pmb_console.providers.metrics import build_metrics_source
+        except ImportError:
+            self.post_message(
+                WorkFailed(Fault("metrics", "metrics are not available in this build"))
+            )
+            return
+        interval = self.services.config.metrics.interval
+        try:
+            source = build_metrics_source(self.services.config)
+        except Exception as exc:
+            self.post_message(WorkFailed(_fault("metrics", exc)))
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                started = loop.time()
+                try:
+                    figures = await source.poll()
+                except Exception as exc:  # a source must report per instance; still never crash
+                    self.post_message(WorkFailed(_fault("metrics", exc)))
+                else:
+                    self.post_message(MetricsRead(figures))
+                await asyncio.sleep(max(0.05, interval - (loop.time() - started)))
+        finally:
+            await source.aclose()
+
+    def _start_logs(self) -> None:
+        main = self.main
+        tail = main.log_tail if main else None
+        if tail is None or not self.services.config.logs.sources:
+            return
+        self.start_log_sources(tail)
+
+    @work(thread=True, group="logs", exit_on_error=False, description="start log sources")
+    def start_log_sources(self, tail: Any) -> None:
+        try:
+            from pmb_console.providers.logs import build_log_sources
+
+            sources = build_log_sources(self.services.config)
+        except ImportError:
+            self.post_message(
+                WorkFailed(Fault("logs", "log sources are not available in this build"))
+            )
+            return
+        except Exception as exc:
+            self.post_message(WorkFailed(_fault("logs", exc)))
+            return
+        for source in sources:
+            if self._stopping.is_set():
+                return
+            try:
+                source.start(tail.feed)
+            except Exception as exc:
+                self.post_message(WorkFailed(_fault("logs", exc)))
+                continue
+            self._log_sources.append(source)
+
+    def _tick(self) -> None:
+        main = self.main
+        if main is None:
+            return
+        now = self.clock()
+        banner = None
+        if self.demo is not None:
+            try:
+                banner = self.demo.banner()
+            except Exception:
+                banner = None  # the demo's banner is decoration; never let it stop the clock
+            banner = (
+                f"{banner} · faults go to {self.demo_color}"
+                if banner
+                else f"faults go to {self.demo_color}"
+            )
+        main.show_time(now.strftime("%H:%M:%S UTC"), now.timestamp(), banner)
+
+    # --- what workers say, routed to the screen ---------------------------------------
+
+    def on_systems_read(self, message: SystemsRead) -> None:
+        reading = message.reading
+        for part in ("traffic", "lock", "audit", "journal"):
+            fault = next((f for f in reading.faults if f.part == part), None)
+            if fault:
+                self._fault(fault)
+            else:
+                self._recovered(part)
+        if reading.traffic is not None:
+            self._traffic = reading.traffic
+        main = self.main
+        if main is not None:
+            with self.batch_update():
+                main.show_systems(reading, self.running_action)
+            main.refresh_bindings()
+
+    def on_metrics_read(self, message: MetricsRead) -> None:
+        self._recovered("metrics")
+        main = self.main
+        if main is not None:
+            with self.batch_update():
+                main.show_metrics(message.metrics)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self._fault(message.fault)
+
+    def _fault(self, fault: Fault) -> None:
+        """The one place a failed read becomes words: a notification once, and a greyed part."""
+        if self._faults.get(fault.part) != fault.message:
+            self._faults[fault.part] = fault.message
+            hint = f"\nhint: {fault.hint}" if fault.hint else ""
+            self.notify(
+                f"{fault.message}{hint}",
+                title=f"cannot read {fault.part}",
+                severity="error",
+                timeout=10,
+            )
+        main = self.main
+        if main is None:
+            return
+        if fault.part == "metrics":
+            main.show_metrics_fault(fault.message)
+        if fault.part == "traffic":
+            main.refresh_bindings()
+
+    def _recovered(self, part: str) -> None:
+        if self._faults.pop(part, None) is not None:
+            self.notify(f"{part} readable again", title=part, timeout=4)
+            if part == "metrics" and self.main is not None:
+                self.main.show_metrics_fault("")
+
+    @property
+    def traffic_unreadable(self) -> bool:
+        return "traffic" in self._faults
+
+    def last_weights(self) -> dict[str, int] | None:
+        return dict(self._traffic.weights) if self._traffic is not None else None
+
+    # --- keys handed over by the main screen -------------------------------------------
+
+    def start_flow(self, kind: str) -> None:
+        if self.busy:
+            self.notify("an action is already running; wait for its outcome", severity="warning")
+            return
+        self.run_worker(
+            self.flows.run(kind), group="flow", exit_on_error=False, description=f"{kind} flow"
+        )
+
+    def sign_off(self, item_id: str | None) -> None:
+        item = find_item(item_id or "")
+        if item is None:
+            self.notify(
+                "highlight a runbook item first (arrow keys in the runbook)", severity="warning"
+            )
+            return
+        self.record_sign_off(item.id, item.title)
+
+    @work(thread=True, group="io", exit_on_error=False, description="record a sign-off")
+    def record_sign_off(self, item_id: str, title: str) -> None:
+        try:
+            self.services.runner.record_event(
+                "checklist-signoff", item=item_id, reason=f"signed off: {title}"
+            )
+        except PmbError as exc:
+            self.post_message(WorkFailed(Fault("audit", exc.message, exc.hint)))
+            return
+        self.call_from_thread(self.notify, f"signed off: {title}", title="runbook", timeout=4)
+        self.wake_poll()
+
+    def ask_log_filter(self) -> None:
+        main = self.main
+        tail = main.log_tail if main else None
+        if tail is None:
+            return
+
+        def check(pattern: str) -> str:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                return f"not a regular expression: {exc}"
+            return ""
+
+        def apply(pattern: str | None) -> None:
+            if pattern is not None:
+                tail.set_filter(pattern)
+                self.notify(
+                    f"log filter: {pattern}" if pattern else "log filter cleared", timeout=3
+                )
+
+        self.push_screen(
+            TextPromptScreen(
+                "Filter log lines (regular expression; empty clears)",
+                getattr(tail, "filter_pattern", "") or "",
+                check,
+            ),
+            apply,
+        )
+
+    def show_help(self) -> None:
+        demo_keys = []
+        if self.demo is not None:
+            demo_keys = [(key, words) for key, _, words in self.demo.faults]
+            demo_keys += [
+                ("x", f"choose the color faults go to (now {self.demo_color})"),
+                ("0", "clear every fault"),
+            ]
+        self.push_screen(
+            HelpScreen(
+                dict(self.services.config.keymap), demo_keys, self.services.config.console.read_only
+            )
+        )
+
+    def ask_quit(self) -> None:
+        if not self.busy:
+            self.exit(0)
+            return
+
+        def answer(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit(0)
+
+        self.push_screen(
+            AskScreen(
+                "An action is running. Quit anyway? It keeps its lock until it ends.", "Quit anyway"
+            ),
+            answer,
+        )
+
+    # --- demo ------------------------------------------------------------------------------
+
+    def demo_inject(self, fault_id: str) -> None:
+        if self.demo is not None:
+            self.notify(self.demo.inject(self.demo_color, fault_id), title="demo", timeout=5)
+
+    def demo_clear(self) -> None:
+        if self.demo is not None:
+            self.notify(self.demo.clear(None), title="demo", timeout=4)
+
+    def demo_toggle_color(self) -> None:
+        self.demo_color = "blue" if self.demo_color == "green" else "green"
+        self.notify(f"demo faults now go to {self.demo_color}", title="demo", timeout=3)
+        self._tick()
+
+    # --- themes and the palette ---------------------------------------------------------
+
+    def watch_theme(self, name: str) -> None:
+        self._show_theme()
+
+    def _show_theme(self) -> None:
+        main = self.main
+        if main is not None:
+            main.show_theme(self.themes_found.marks(self.theme), self.themes_found.bold(self.theme))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        main = self.main
+        if main is not None:
+            for key in keys.KEYS:
+                if key.id == "quit":
+                    continue
+                yield SystemCommand(key.label, key.help, getattr(main, f"action_{key.action}"))
+        for name in sorted(self.themes_found.themes):
+            yield SystemCommand(
+                f"Theme: {name}",
+                f"Switch to the {name} theme",
+                lambda n=name: setattr(self, "theme", n),
+            )
+        yield SystemCommand("Quit", "Quit the console", self.ask_quit)
+
+
+def _fault(part: str, exc: BaseException) -> Fault:
+    if isinstance(exc, PmbError):
+        return Fault(part, redact(exc.message), redact(exc.hint))
+    return Fault(part, redact(f"{type(exc).__name__}: {exc}"))
+
+
+def run_console(services: Services, *, demo: DemoControls | None = None) -> int:
+    """Open the console; returns the exit code."""
+    app = PmbConsoleApp(services, demo=demo)
+    try:
+        code = app.run()
+    finally:
+        services.close()
+    return code if isinstance(code, int) else 0
+
+
+__all__ = ["PmbConsoleApp", "run_console"]

@@ -1,0 +1,216 @@
+"""The path every key takes: choose → preview (guards + plan) → confirm → run → outcome.
+
+All deciding and doing happens in `services.runner`; this only sequences screens and
+moves blocking calls onto threads. Action classes are imported when a key is pressed,
+so opening the console never pays for the database or AWS modules.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.worker import WorkerFailed
+
+from pmb_console.actions.base import Action, Confirmation
+from pmb_console.errors import PmbError
+from pmb_console.redact import redact
+from pmb_console.tui.screens.choosers import PickerScreen, snapshot_choices, switch_choices
+from pmb_console.tui.screens.confirm import ConfirmScreen
+from pmb_console.tui.screens.run_progress import RunProgressScreen
+
+if TYPE_CHECKING:
+    from pmb_console.tui.app import PmbConsoleApp
+
+COLOR_CHOICES = [("green", "green"), ("blue", "blue")]
+
+
+class FlowStopped(Exception):
+    """The flow ended early and has already told the operator why."""
+
+
+class ActionFlows:
+    def __init__(self, app: PmbConsoleApp) -> None:
+        self.app = app
+        self.services = app.services
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking call on a thread worker and return its result (or raise its error)."""
+        worker = self.app.run_worker(
+            functools.partial(fn, *args, **kwargs),
+            thread=True,
+            group="io",
+            exit_on_error=False,
+            description=getattr(fn, "__name__", "blocking call"),
+        )
+        try:
+            await worker.wait()
+        except WorkerFailed as failed:
+            raise failed.error from None
+        return worker.result
+
+    def say_error(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, PmbError):
+            hint = f"\nhint: {exc.hint}" if exc.hint else ""
+            self.app.notify(
+                redact(f"{exc.message}{hint}"), title=what, severity="error", timeout=10
+            )
+        else:
+            self.app.notify(
+                redact(f"{type(exc).__name__}: {exc}"),
+                title=f"{what} (a bug)",
+                severity="error",
+                timeout=10,
+            )
+
+    # --- the flows --------------------------------------------------------------------
+
+    async def run(self, kind: str) -> None:
+        try:
+            action = await self.choose(kind)
+        except FlowStopped:
+            return
+        except Exception as exc:  # a provider fault while choosing: words, not a traceback
+            self.say_error(kind, exc)
+            return
+        if action is not None:
+            await self.guarded(action)
+
+    async def choose(self, kind: str) -> Action | None:
+        """The action a key means, after any choice the operator has to make."""
+        if kind == "switch":
+            from pmb_console.actions.traffic import SwitchAction
+
+            weights = self.app.last_weights()
+            choices = switch_choices(weights, list(self.services.config.traffic.weight_steps))
+            choice = await self.app.push_screen_wait(PickerScreen("Switch traffic to…", choices))
+            return None if choice is None else SwitchAction(choice[0], choice[1])
+        if kind == "rollback":
+            from pmb_console.actions.traffic import RollbackAction
+
+            return RollbackAction()
+        if kind == "snapshot":
+            from pmb_console.actions.database import SnapshotAction
+
+            return SnapshotAction(f"console-{self.services.config.console.operator}")
+        if kind == "migrate":
+            from pmb_console.actions.database import MigrateAction
+
+            return MigrateAction()
+        if kind == "restore":
+            from pmb_console.actions.database import RestoreAction, list_snapshots
+
+            self.app.notify("reading the snapshots…", timeout=2)
+            snapshots = await self.in_thread(list_snapshots, self.services)
+            choices = snapshot_choices(snapshots)
+            picked = await self.app.push_screen_wait(
+                PickerScreen("Restore the database from…", choices, empty="no snapshots found")
+            )
+            return None if picked is None else RestoreAction(picked)
+        if kind == "smoke":
+            color = await self.app.push_screen_wait(
+                PickerScreen("Smoke test which color?", COLOR_CHOICES)
+            )
+            if color is None:
+                return None
+            try:
+                from pmb_console.actions.smoke import SmokeAction  # type: ignore[import-not-found]
+            except ImportError:
+                await self.health_check(color)
+                return None
+            return SmokeAction(color)
+        raise ValueError(f"unknown flow {kind!r}")
+
+    async def guarded(self, action: Action) -> None:
+        app = self.app
+        if action.mutating and self.services.config.console.read_only:
+            # The key is greyed; the palette can still ask. The runner refuses and records it.
+            outcome = await self.in_thread(self.services.runner.run, action, Confirmation(False))
+            app.notify(outcome.message, title="read-only", severity="warning", timeout=8)
+            return
+        app.busy = True
+        try:
+            app.notify(f"{action.title}: reading the guards and the plan…", timeout=2)
+            try:
+                preview = await self.in_thread(self.services.runner.preview, action)
+            except Exception as exc:
+                self.say_error(action.title, exc)
+                return
+            if preview.plan.nothing_to_do and not preview.failed:
+                app.notify(preview.plan.summary, title=action.title, timeout=6)
+                return
+            confirmation = await app.push_screen_wait(
+                ConfirmScreen(
+                    title=action.title,
+                    environment=self.services.config.console.environment,
+                    preview=preview,
+                    destructive=action.destructive,
+                )
+            )
+            if confirmation is None:
+                # Recorded as not confirmed, like `--yes` missing on the command line.
+                outcome = await self.in_thread(
+                    self.services.runner.run, action, Confirmation(False)
+                )
+                app.notify(outcome.message, title=action.title, timeout=5)
+                return
+            screen = RunProgressScreen(action.title)
+            await app.push_screen(screen)
+            app.running_action = action.name
+
+            def progress(text: str, fraction: float | None = None) -> None:
+                app.call_from_thread(screen.report, redact(text), fraction)
+
+            try:
+                outcome = await self.in_thread(
+                    self.services.runner.run, action, confirmation, progress=progress
+                )
+            except Exception as exc:  # the runner records its own faults; this is a bug
+                self.say_error(action.title, exc)
+                screen.dismiss(None)
+                return
+            screen.finish(outcome)
+        finally:
+            app.busy = False
+            app.running_action = ""
+            app.wake_poll()
+
+    async def health_check(self, color: str) -> None:
+        """The smoke test until a smoke action exists: the color's health checks, shown."""
+        app = self.app
+        screen = RunProgressScreen(f"health check of {color}")
+        await app.push_screen(screen)
+        try:
+            results = await self.in_thread(
+                self.services.health.check_color, color, self.services.config.colors.of(color)
+            )
+        except Exception as exc:
+            self.say_error(f"health check of {color}", exc)
+            screen.dismiss(None)
+            return
+        for result in results:
+            screen.report(("✔ " if result.ok else "✘ ") + redact(result.describe()), None)
+        ok = bool(results) and all(r.ok for r in results)
+        screen.finish(_HealthOutcome(color, ok, len(results)))
+
+
+class _HealthOutcome:
+    """Enough of an Outcome for the progress screen to show a health check's verdict."""
+
+    hint = ""
+    verification = None
+    duration_s = 0.0
+
+    def __init__(self, color: str, ok: bool, count: int) -> None:
+        self.ok = ok
+        self.status = "succeeded" if ok else "failed"
+        self.message = (
+            f"{color}: all {count} instances healthy"
+            if ok
+            else f"{color}: not every instance is healthy"
+            if count
+            else f"{color}: no instances configured"
+        )

@@ -1,0 +1,70 @@
+"""What the console reads from the systems, gathered off the event loop.
+
+`read_systems` runs in a thread worker: the load balancer, the lock, the audit log and
+the journal, each read on its own so that one unreachable system greys one part of the
+screen and leaves the rest true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pmb_console.errors import PmbError
+from pmb_console.providers.base import TrafficState
+from pmb_console.redact import redact
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
+
+AUDIT_FEED_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A part of the world that could not be read, in words."""
+
+    part: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class SystemsReading:
+    traffic: TrafficState | None
+    lock_holder: str | None
+    audit: tuple[dict[str, Any], ...]
+    in_flight: dict[str, Any] | None
+    faults: tuple[Fault, ...] = field(default=())
+
+
+def _fault(part: str, exc: BaseException) -> Fault:
+    if isinstance(exc, PmbError):
+        return Fault(part, redact(exc.message), redact(exc.hint))
+    return Fault(part, redact(f"{type(exc).__name__}: {exc}"), "this is a bug in pmb-console")
+
+
+def read_systems(services: Services) -> SystemsReading:
+    faults: list[Fault] = []
+    traffic = None
+    try:
+        traffic = services.router.read()
+    except Exception as exc:  # every fault becomes words on screen, never a dead poll
+        faults.append(_fault("traffic", exc))
+    holder = None
+    try:
+        current = services.lock.holder()
+        holder = current.describe() if current else None
+    except Exception as exc:
+        faults.append(_fault("lock", exc))
+    audit: tuple[dict[str, Any], ...] = ()
+    try:
+        audit = tuple(services.audit.records()[-AUDIT_FEED_SIZE:])
+    except Exception as exc:
+        faults.append(_fault("audit", exc))
+    in_flight = None
+    try:
+        in_flight = services.journal.in_flight()
+    except Exception as exc:
+        faults.append(_fault("journal", exc))
+    return SystemsReading(traffic, holder, audit, in_flight, tuple(faults))

@@ -1,0 +1,208 @@
+"""The main screen: header, runbook, blue and green panes, log tail, audit feed, footer.
+
+It composes and lays out; keys arrive here (so dialogs on top do not see them) and are
+handed to the app, which owns the flows. What the systems say comes down through
+`show_*` calls from the app and is set on the widgets as reactives.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from pmb_console.providers.base import ColorMetrics, TrafficState
+from pmb_console.tui import keys
+from pmb_console.tui.readings import SystemsReading
+from pmb_console.tui.runbook_view import item_states
+from pmb_console.tui.widgets.audit_feed import AuditFeed
+from pmb_console.tui.widgets.color_pane import ColorPane, local_breaches
+from pmb_console.tui.widgets.header import ConsoleHeader
+from pmb_console.tui.widgets.runbook_panel import RunbookPanel
+
+if TYPE_CHECKING:
+    from pmb_console.tui.app import PmbConsoleApp
+
+try:  # the metrics module words breaches the same way everywhere
+    from pmb_console.providers.metrics import breaches as metrics_breaches
+except ImportError:  # pragma: no cover - only while the metrics module is missing
+    metrics_breaches = local_breaches
+
+try:
+    from pmb_console.tui.widgets.log_tail import LogTail
+except ImportError:  # pragma: no cover - only while the log tail widget is missing
+    LogTail = None  # type: ignore[assignment,misc]
+
+DEMO_GROUP = Binding.Group("Demo")
+
+
+def demo_bindings(faults: list[tuple[str, str, str]]) -> list[Binding]:
+    """The demo's keys: one per fault, one to choose the color, one to clear."""
+    out = [
+        Binding(key, f"demo_inject('{fault_id}')", words, id=f"demo-{fault_id}", group=DEMO_GROUP)
+        for key, fault_id, words in faults
+    ]
+    out.append(Binding("x", "demo_color", "Demo: color", id="demo-color", group=DEMO_GROUP))
+    out.append(Binding("0", "demo_clear", "Demo: clear", id="demo-clear", group=DEMO_GROUP))
+    return out
+
+
+class MainScreen(Screen[None]):
+    CSS_PATH = "main.tcss"
+    BINDINGS = keys.bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    app: PmbConsoleApp
+
+    def compose(self) -> ComposeResult:
+        cfg = self.app.services.config
+        yield ConsoleHeader(
+            environment=cfg.console.environment,
+            release=cfg.release.version or cfg.colors.green.version,
+            operator=cfg.console.operator,
+            read_only=cfg.console.read_only,
+            demo=self.app.demo is not None,
+            id="header",
+        )
+        with Grid(id="body"):
+            for color in ("blue", "green"):
+                yield ColorPane(
+                    color,
+                    version=cfg.colors.of(color).version,
+                    metrics_config=cfg.metrics,
+                    breaches=metrics_breaches,
+                    id=f"pane-{color}",
+                )
+            yield RunbookPanel(id="runbook")
+            if LogTail is not None:
+                yield LogTail(max_lines=cfg.logs.lines, id="logs")
+            else:
+                yield Static("log tail: not available in this build", id="logs")
+            yield AuditFeed(id="audit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runbook").border_title = "Runbook (c: sign off)"
+        self.query_one("#logs").border_title = "Logs"
+        self.query_one("#audit").border_title = "Audit"
+
+    # --- what the systems say (called by the app) --------------------------------------
+
+    @property
+    def log_tail(self) -> Any:
+        return self.query_one("#logs") if LogTail is not None else None
+
+    def show_systems(self, reading: SystemsReading, running_action: str) -> None:
+        header = self.query_one(ConsoleHeader)
+        fault = next((f for f in reading.faults if f.part == "traffic"), None)
+        header.traffic_fault = fault.message if fault else ""
+        if reading.traffic is not None:
+            header.traffic = reading.traffic
+        header.lock_holder = reading.lock_holder
+        self._show_weights(reading.traffic if fault is None else None)
+        self.query_one(AuditFeed).records = reading.audit
+        in_flight = (reading.in_flight or {}).get("action", "")
+        self.query_one(RunbookPanel).states = item_states(
+            list(reading.audit), running_action or in_flight
+        )
+
+    def _show_weights(self, traffic: TrafficState | None) -> None:
+        for color in ("blue", "green"):
+            pane = self.query_one(f"#pane-{color}", ColorPane)
+            pane.weight = None if traffic is None else traffic.weights.get(color, 0)
+
+    def show_metrics(self, metrics: dict[str, ColorMetrics]) -> None:
+        for color in ("blue", "green"):
+            pane = self.query_one(f"#pane-{color}", ColorPane)
+            if color in metrics:
+                pane.metrics_fault = metrics[color].error
+                pane.metrics = metrics[color]
+
+    def show_metrics_fault(self, message: str) -> None:
+        for pane in self.query(ColorPane):
+            pane.metrics_fault = message
+
+    def show_time(self, text: str, now: float, demo_banner: str | None) -> None:
+        header = self.query_one(ConsoleHeader)
+        header.now_text = text
+        header.demo_banner = demo_banner
+        for pane in self.query(ColorPane):
+            pane.now = now
+
+    def show_theme(self, marks: dict[str, str], bold: bool) -> None:
+        self.set_class(bold, "-bold")
+        self.query_one(ConsoleHeader).marks = marks
+        for pane in self.query(ColorPane):
+            pane.mark = marks.get(pane.color, "●")
+
+    def selected_runbook_item(self) -> str | None:
+        return self.query_one(RunbookPanel).selected_item()
+
+    # --- keys: refused keys are greyed, the rest go to the app ------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        app = self.app
+        if action in keys.MUTATING_ACTIONS:
+            if app.services.config.console.read_only or app.busy:
+                return None
+            if action in ("switch", "rollback") and app.traffic_unreadable:
+                return None
+        if action in ("smoke", "signoff") and app.busy:
+            return None
+        if action in ("filter_logs", "pause_logs", "follow_logs") and LogTail is None:
+            return None
+        return True
+
+    def action_switch(self) -> None:
+        self.app.start_flow("switch")
+
+    def action_rollback(self) -> None:
+        self.app.start_flow("rollback")
+
+    def action_snapshot(self) -> None:
+        self.app.start_flow("snapshot")
+
+    def action_migrate(self) -> None:
+        self.app.start_flow("migrate")
+
+    def action_restore(self) -> None:
+        self.app.start_flow("restore")
+
+    def action_smoke(self) -> None:
+        self.app.start_flow("smoke")
+
+    def action_signoff(self) -> None:
+        self.app.sign_off(self.selected_runbook_item())
+
+    def action_filter_logs(self) -> None:
+        self.app.ask_log_filter()
+
+    def action_pause_logs(self) -> None:
+        tail = self.log_tail
+        if tail is not None:
+            tail.toggle_pause()
+
+    def action_follow_logs(self) -> None:
+        tail = self.log_tail
+        if tail is not None:
+            tail.follow()
+
+    def action_help(self) -> None:
+        self.app.show_help()
+
+    def action_quit_console(self) -> None:
+        self.app.ask_quit()
+
+    def action_demo_inject(self, fault_id: str) -> None:
+        self.app.demo_inject(fault_id)
+
+    def action_demo_color(self) -> None:
+        self.app.demo_toggle_color()
+
+    def action_demo_clear(self) -> None:
+        self.app.demo_clear()

@@ -1,0 +1,72 @@
+"""The audit feed: the latest actions, who ran them and how they ended, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+FEED_LINES = 40
+
+_OUTCOME_STYLE = {
+    "succeeded": "bold",
+    "failed": "bold reverse",
+    "not-verified": "bold reverse",
+    "refused": "italic",
+    "read-only": "italic",
+    "locked": "italic",
+    "started": "",
+}
+
+
+def record_line(record: dict[str, Any]) -> Text:
+    when = str(record.get("time", ""))[11:19]
+    action = record.get("action", "?")
+    outcome = record.get("outcome", "")
+    if action == "checklist-signoff":
+        what = f"signed off {record.get('item', '?')}"
+        outcome = ""
+    else:
+        what = action
+    duration = record.get("duration_s")
+    took = (
+        f" {duration:.1f}s"
+        if isinstance(duration, int | float) and outcome not in ("", "started")
+        else ""
+    )
+    return Text.assemble(
+        (f"{when} ", "dim"),
+        f"{record.get('operator', '?')} ",
+        (what, "bold"),
+        " ",
+        (outcome, _OUTCOME_STYLE.get(outcome, "")),
+        took,
+    )
+
+
+class AuditFeed(Static):
+    """Newest audit records first; redrawn only when a new record arrives."""
+
+    records: reactive[tuple[dict[str, Any], ...]] = reactive(tuple, init=False, always_update=False)
+    """The latest records, oldest first, as read from the audit log."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("no actions recorded yet", id=id)
+        self._last_id: str | None = None
+
+    def watch_records(self, records: tuple[dict[str, Any], ...]) -> None:
+        last = records[-1].get("id") if records else None
+        if last == self._last_id:
+            return
+        self._last_id = last
+        if not records:
+            self.update("no actions recorded yet")
+            return
+        text = Text()
+        for record in reversed(records[-FEED_LINES:]):
+            text.append_text(record_line(record))
+            text.append("\n")
+        text.rstrip()
+        self.update(text)

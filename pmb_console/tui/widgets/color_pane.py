@@ -1,0 +1,232 @@
+"""One color's pane: weight, version, rate, errors, p95 with 5-minute sparklines, instances.
+
+A breached threshold is coloured and said in words; an instance that cannot be scraped
+is greyed with its error and since when. The pane is told what to show (reactives) and
+redraws only the parts whose words changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Sparkline, Static
+
+from pmb_console.config import MetricsConfig
+from pmb_console.providers.base import ColorMetrics, InstanceMetrics
+
+HISTORY_SECONDS = 300
+MAX_INSTANCE_ROWS = 6
+"""Instances listed by name; the rest are counted (problems are listed first)."""
+
+BreachFn = Callable[[ColorMetrics, MetricsConfig], list[str]]
+
+
+def local_breaches(cm: ColorMetrics, cfg: MetricsConfig) -> list[str]:
+    """Threshold breaches in words; used when the metrics module offers none."""
+    said = []
+    if cm.error_rate is not None and cm.error_rate > cfg.error_rate_threshold:
+        said.append(
+            f"error rate {cm.error_rate * 100:.1f}% > {cfg.error_rate_threshold * 100:.1f}%"
+        )
+    if cm.p95_ms is not None and cm.p95_ms > cfg.p95_threshold_ms:
+        said.append(f"p95 {cm.p95_ms:.0f} ms > {cfg.p95_threshold_ms:.0f} ms")
+    return said
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(at))
+
+
+def instance_line(inst: InstanceMetrics, now: float) -> Text:
+    if not inst.up:
+        since = f" since {_clock(inst.down_since)}" if inst.down_since else ""
+        return Text(f"✘ {inst.name:<14} DOWN  {inst.error or 'unreachable'}{since}", style="bold")
+    state = "SLOW" if inst.slow else "up  "
+    return Text(
+        f"{'◐' if inst.slow else '✔'} {inst.name:<14} {state}  scraped {_age(now - inst.scraped_at)} ago"
+    )
+
+
+class MetricRow(Horizontal):
+    """A label, its value and a 5-minute sparkline."""
+
+    def __init__(self, label: str, *, id: str) -> None:
+        super().__init__(id=id, classes="metric-row")
+        self.label = label
+        self._shown = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.label, classes="metric-label")
+        yield Static("—", classes="metric-value")
+        yield Sparkline([], classes="metric-spark")
+
+    def show(self, value: str, history: list[float], breached: bool) -> None:
+        if value != self._shown:
+            self._shown = value
+            self.query_one(".metric-value", Static).update(value)
+        self.set_class(breached, "-breached")
+        spark = self.query_one(Sparkline)
+        if list(spark.data or []) != history:
+            spark.data = history
+
+
+class ColorPane(Vertical):
+    """Everything the console knows about one color, as last read."""
+
+    weight: reactive[int | None] = reactive(None, init=False)
+    """Percent of traffic this color receives, from the load balancer."""
+    metrics: reactive[ColorMetrics | None] = reactive(None, init=False)
+    """The last metrics round for this color."""
+    metrics_fault: reactive[str] = reactive("", init=False)
+    """Why metrics could not be read at all, or empty."""
+    now: reactive[float] = reactive(0.0, init=False)
+    """The time ages are measured against (the app's clock)."""
+    mark: reactive[str] = reactive("●", init=False)
+    """The shape drawn before the color's name (set by the theme)."""
+
+    def __init__(
+        self,
+        color: str,
+        *,
+        version: str,
+        metrics_config: MetricsConfig,
+        breaches: BreachFn = local_breaches,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=f"color-pane -{color}")
+        self.color = color
+        self.version = version
+        self.metrics_config = metrics_config
+        self.breaches = breaches
+        size = max(2, int(HISTORY_SECONDS / metrics_config.interval))
+        self.history: dict[str, deque[float]] = {
+            k: deque(maxlen=size) for k in ("rps", "err", "p95")
+        }
+        self._texts: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="pane-title")
+        yield MetricRow("requests/s", id=f"{self.color}-rps")
+        yield MetricRow("error rate", id=f"{self.color}-err")
+        yield MetricRow("p95", id=f"{self.color}-p95")
+        yield Static("", classes="pane-breaches")
+        yield Static("", classes="pane-instances")
+
+    def on_mount(self) -> None:
+        self._show_title()
+        self._show_metrics()
+
+    def watch_weight(self) -> None:
+        self._show_title()
+
+    def watch_mark(self) -> None:
+        self._show_title()
+
+    def watch_metrics(self, cm: ColorMetrics | None) -> None:
+        if cm is not None:
+            self.history["rps"].append(cm.requests_per_second or 0.0)
+            self.history["err"].append((cm.error_rate or 0.0) * 100)
+            self.history["p95"].append(cm.p95_ms or 0.0)
+        self._show_metrics()
+
+    def watch_metrics_fault(self) -> None:
+        self._show_metrics()
+
+    def watch_now(self) -> None:
+        self._show_instances()
+
+    def _update(self, selector: str, text: str | Text) -> None:
+        """Redraw a part only when its words change: an idle pane writes nothing."""
+        key = text.markup if isinstance(text, Text) else text
+        if self._texts.get(selector) != key:
+            self._texts[selector] = key
+            self.query_one(selector, Static).update(text)
+
+    def _show_title(self) -> None:
+        weight = "weight ?" if self.weight is None else f"weight {self.weight}%"
+        tag = "LIVE" if self.weight else "idle"
+        title = Text.assemble(
+            (f"{self.mark} {self.color.upper()}", "bold"),
+            f"  {self.version or 'version ?'}   {weight}   ",
+            (tag, "bold reverse" if self.weight else ""),
+        )
+        self._update(".pane-title", title)
+        self.set_class(bool(self.weight), "-live")
+
+    def _show_metrics(self) -> None:
+        cm = self.metrics
+        cfg = self.metrics_config
+        breaches = self.breaches(cm, cfg) if cm is not None else []
+        rps = (
+            "—"
+            if cm is None or cm.requests_per_second is None
+            else f"{cm.requests_per_second:,.1f}"
+        )
+        err = "—" if cm is None or cm.error_rate is None else f"{cm.error_rate * 100:.1f}%"
+        p95 = "—" if cm is None or cm.p95_ms is None else f"{cm.p95_ms:,.0f} ms"
+        err_breached = (
+            cm is not None
+            and cm.error_rate is not None
+            and cm.error_rate > cfg.error_rate_threshold
+        )
+        p95_breached = cm is not None and cm.p95_ms is not None and cm.p95_ms > cfg.p95_threshold_ms
+        self.query_one(f"#{self.color}-rps", MetricRow).show(rps, list(self.history["rps"]), False)
+        self.query_one(f"#{self.color}-err", MetricRow).show(
+            err, list(self.history["err"]), err_breached
+        )
+        self.query_one(f"#{self.color}-p95", MetricRow).show(
+            p95, list(self.history["p95"]), p95_breached
+        )
+        if self.metrics_fault:
+            self._update(".pane-breaches", f"metrics unavailable: {self.metrics_fault}")
+        else:
+            self._update(".pane-breaches", "\n".join(f"BREACH {b}" for b in breaches))
+        self.query_one(".pane-breaches", Static).set_class(
+            bool(breaches or self.metrics_fault), "-breached"
+        )
+        unreachable = cm is not None and bool(cm.instances) and not any(i.up for i in cm.instances)
+        self.set_class(unreachable or bool(self.metrics_fault), "-unreachable")
+        self._show_instances()
+
+    def _show_instances(self) -> None:
+        cm = self.metrics
+        if cm is None:
+            self._update(".pane-instances", "instances: waiting for the first scrape…")
+            return
+        if not cm.instances:
+            self._update(".pane-instances", "instances: none configured")
+            return
+        ordered = sorted(cm.instances, key=lambda i: (i.up and not i.slow, i.name))
+        up = sum(1 for i in cm.instances if i.up)
+        text = Text(f"instances: {up} up · {len(cm.instances) - up} down\n")
+        for inst in ordered[:MAX_INSTANCE_ROWS]:
+            line = instance_line(inst, self.now)
+            if not inst.up:
+                line.stylize("dim")
+            text.append_text(line)
+            text.append("\n")
+        hidden = ordered[MAX_INSTANCE_ROWS:]
+        if hidden:
+            down = sum(1 for i in hidden if not i.up)
+            text.append(
+                f"… and {len(hidden)} more ({down} down)"
+                if down
+                else f"… and {len(hidden)} more, all up"
+            )
+        text.rstrip()
+        self._update(".pane-instances", text)

@@ -1,0 +1,135 @@
+"""The header: where am I, what is live, who holds the lock — readable at a glance.
+
+Production gets a red banner; the LIVE color is drawn in large type with the weights the
+load balancer reported on the last read. Every part updates only when its value changes,
+so an idle console writes almost nothing to the terminal.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from pmb_console.providers.base import TrafficState
+from pmb_console.tui.widgets.big_text import big_text
+
+
+def describe_weights(state: TrafficState) -> str:
+    """ "LIVE GREEN 100% · blue 0%", "SPLIT 90/10 (blue/green)" or "NOTHING LIVE"."""
+    blue, green = state.weights.get("blue", 0), state.weights.get("green", 0)
+    live = state.live
+    if live == "split":
+        return f"SPLIT {blue}/{green} (blue/green)"
+    if live == "none":
+        return "NOTHING LIVE · blue 0% · green 0%"
+    other = "green" if live == "blue" else "blue"
+    return f"LIVE {live.upper()} {state.weights.get(live, 0)}% · {other} {state.weights.get(other, 0)}%"
+
+
+class ConsoleHeader(Vertical):
+    """Environment, release, LIVE color and weights, operator, lock, READ-ONLY, time."""
+
+    traffic: reactive[TrafficState | None] = reactive(None, init=False)
+    """Traffic as last read from the load balancer."""
+    traffic_fault: reactive[str] = reactive("", init=False)
+    """Why traffic could not be read, or empty."""
+    lock_holder: reactive[str | None] = reactive(None, init=False)
+    """Who holds the action lock, or None."""
+    now_text: reactive[str] = reactive("", init=False)
+    """The time shown, already formatted."""
+    demo_banner: reactive[str | None] = reactive(None, init=False)
+    """What the demo wants said (a scheduled fault), or None."""
+    marks: reactive[dict[str, str]] = reactive(lambda: {"blue": "●", "green": "●"}, init=False)
+    """The shape drawn before each color's name (set by the theme)."""
+
+    def __init__(
+        self,
+        *,
+        environment: str,
+        release: str,
+        operator: str,
+        read_only: bool,
+        demo: bool,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.environment = environment
+        self.release = release
+        self.operator = operator
+        self.read_only = read_only
+        self.demo = demo
+
+    def compose(self) -> ComposeResult:
+        production = self.environment.lower() in ("production", "prod")
+        with Horizontal(id="header-top"):
+            yield Static(
+                f" {self.environment.upper()} ",
+                id="environment",
+                classes="-production" if production else "-other",
+            )
+            if self.demo:
+                yield Static(" DEMO ", id="demo-badge")
+            if self.read_only:
+                yield Static(" READ-ONLY ", id="read-only-badge")
+            yield Static(f"release {self.release or '?'}", id="release")
+            yield Static(f"operator {self.operator}", id="operator")
+            yield Static("", id="lock")
+            yield Static("", id="clock")
+        with Horizontal(id="header-live"):
+            yield Static("", id="live-big")
+            with Vertical(id="live-words"):
+                yield Static("", id="live-small")
+                yield Static("", id="demo-banner")
+
+    def on_mount(self) -> None:
+        self._show_live()
+        self._show_lock()
+
+    def watch_traffic(self) -> None:
+        self._show_live()
+
+    def watch_traffic_fault(self) -> None:
+        self._show_live()
+
+    def watch_marks(self) -> None:
+        self._show_live()
+
+    def watch_lock_holder(self) -> None:
+        self._show_lock()
+
+    def watch_now_text(self, value: str) -> None:
+        self.query_one("#clock", Static).update(value)
+
+    def watch_demo_banner(self, value: str | None) -> None:
+        self.query_one("#demo-banner", Static).update(f"demo: {value}" if value else "")
+
+    def _show_lock(self) -> None:
+        lock = self.query_one("#lock", Static)
+        if self.lock_holder:
+            lock.update(f"LOCK held by {self.lock_holder}")
+            lock.set_class(True, "-held")
+        else:
+            lock.update("lock free")
+            lock.set_class(False, "-held")
+
+    def _show_live(self) -> None:
+        big = self.query_one("#live-big", Static)
+        small = self.query_one("#live-small", Static)
+        state = self.traffic
+        for name in ("-blue", "-green", "-split", "-none", "-unknown"):
+            big.set_class(False, name)
+        if self.traffic_fault or state is None:
+            big.update(big_text("NONE") if state is None and not self.traffic_fault else "")
+            big.add_class("-unknown")
+            words = self.traffic_fault or "reading the load balancer…"
+            small.update(Text(f"TRAFFIC UNKNOWN: {words}" if self.traffic_fault else words))
+            return
+        live = state.live
+        label = {"split": "SPLIT", "none": "NONE"}.get(live, f"LIVE {live.upper()}")
+        mark = self.marks.get(live, "")
+        big.update(big_text(label))
+        big.add_class(f"-{live}")
+        small.update(Text(f"{mark} {describe_weights(state)}".strip()))
