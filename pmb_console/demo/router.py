@@ -17,7 +17,13 @@ from pathlib import Path
 
 from pmb_console.config import COLORS, Config
 from pmb_console.errors import ProviderError, UsageError
-from pmb_console.providers.base import ProgressFn, ServerState, TrafficRouter, TrafficState
+from pmb_console.providers.base import (
+    ProgressFn,
+    RouterCheck,
+    ServerState,
+    TrafficRouter,
+    TrafficState,
+)
 
 HEALTH_FILE_NAME = "lb-health.json"
 
@@ -128,3 +134,11 @@ class DemoRouter(TrafficRouter):
                 "the demo's temp dir may have been removed; restart the demo",
             ) from None
         progress("demo router: weights written", 1.0)
+
+    def guards(self, target: str) -> list[RouterCheck]:
+        """The balancer must have at least one server of `target` in rotation."""
+        health = read_health(health_path(self.path))
+        names = self.servers.get(target, [])
+        up = [n for n in names if health.get(n) == "up"]
+        said = ", ".join(f"{n} {health.get(n, 'unknown')}" for n in names) or "no servers"
+        return [RouterCheck(f"demo balancer: {target} in rotation", bool(up), said)]
