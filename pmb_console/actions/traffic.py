@@ -226,7 +226,7 @@ def read_status(ctx: Services) -> dict[str, Any]:
     Each part is read on its own, so an unreachable load balancer still leaves the
     health of the instances to see (and is named in "errors").
     """
-    errors: list[dict[str, str]] = []
+    errors: list[str] = []
     status: dict[str, Any] = {
         "live": "unknown",
         "weights": {c: None for c in COLORS},
@@ -243,7 +243,7 @@ def read_status(ctx: Services) -> dict[str, Any]:
         try:
             state = ctx.router.read()
         except PmbError as exc:
-            errors.append({"part": "traffic", "message": exc.message, "hint": exc.hint})
+            errors.append(_error_line("traffic", exc))
         else:
             status.update(live=state.live, weights=dict(state.weights), traffic=state.as_dict())
         for color, future in health.items():
@@ -264,7 +264,11 @@ def read_status(ctx: Services) -> dict[str, Any]:
     try:
         holder = ctx.lock.holder()
     except PmbError as exc:
-        errors.append({"part": "lock", "message": exc.message, "hint": exc.hint})
+        errors.append(_error_line("lock", exc))
     else:
         status["lock"] = asdict(holder) if holder else None
     return status
+
+
+def _error_line(part: str, exc: PmbError) -> str:
+    return f"{part}: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")

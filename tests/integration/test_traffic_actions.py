@@ -259,7 +259,8 @@ def test_status_without_haproxy_still_shows_health(haproxy, tmp_path):
     doc = read_status(ctx)
 
     assert doc["live"] == "unknown"
-    assert doc["errors"][0]["part"] == "traffic" and "does not exist" in doc["errors"][0]["message"]
+    assert doc["errors"][0].startswith("traffic: the HAProxy runtime API socket")
+    assert "does not exist" in doc["errors"][0] and "hint: " in doc["errors"][0]
     assert doc["health"]["blue"]["ok"] and doc["health"]["green"]["ok"]
     ctx.close()
 
