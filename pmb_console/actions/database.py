@@ -1,0 +1,299 @@
+"""Database actions: take a snapshot, restore one, apply migrations.
+
+A database that cannot be reached, a backup directory that cannot be written and a
+snapshot whose checksum does not match are faults, not decisions: they raise
+ProviderError (the action fails, exit 1) rather than failing a guard an operator could
+override with --force. What an operator may knowingly override stays a guard: an applied
+migration whose file has since changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pmb_console.actions.base import Action, GuardResult, Plan, Verification
+from pmb_console.errors import ProviderError
+from pmb_console.providers.base import ProgressFn, SnapshotInfo, SnapshotStore
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
+    from pmb_console.providers.migrations import Migrator
+
+
+def list_snapshots(ctx: Services) -> list[SnapshotInfo]:
+    """Every snapshot the configured store knows, newest first."""
+    return ctx.snapshots.list()
+
+
+def store_guards(store: SnapshotStore) -> list[GuardResult]:
+    """The store's own live checks, shown as guards; any that fails is raised as a fault."""
+    checks = store.guards()
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise ProviderError(
+            "; ".join(f"{c.name}: {c.detail}" for c in failed),
+            "nothing was changed; fix what is named above and try again",
+        )
+    return [GuardResult(c.name, True, c.detail) for c in checks]
+
+
+def _size(size_bytes: int) -> str:
+    return (
+        f"{size_bytes / 1_048_576:.1f} MB"
+        if size_bytes >= 1_048_576
+        else f"{size_bytes / 1024:.0f} KB"
+    )
+
+
+class SnapshotAction(Action):
+    name = "snapshot"
+    title = "take a database snapshot"
+    mutating = True
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label or ""
+
+    def params(self) -> dict[str, Any]:
+        return {"label": self.label}
+
+    def guards(self, ctx: Services) -> list[GuardResult]:
+        return store_guards(ctx.snapshots)
+
+    def plan(self, ctx: Services) -> Plan:
+        target = ctx.snapshots.describe_target()
+        labelled = f" labelled {self.label!r}" if self.label else ""
+        return Plan(
+            f"take a {ctx.snapshots.name} snapshot of {target}{labelled}",
+            (
+                f"{ctx.snapshots.name}: snapshot {target}",
+                "record its size, checksum and table row counts",
+            ),
+            {"target": target, "label": self.label},
+        )
+
+    def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
+        info = ctx.snapshots.create(self.label, progress, kind="manual")
+        return {
+            "snapshot_id": info.id,
+            "size_bytes": info.size_bytes,
+            "duration_s": info.manifest.get("duration_s"),
+        }
+
+    def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
+        snapshot_id = result["snapshot_id"]
+        info = ctx.snapshots.get(snapshot_id)
+        if info is None:
+            return Verification(False, f"snapshot {snapshot_id} is not listed by the store")
+        problems = ctx.snapshots.check(snapshot_id)
+        if problems:
+            return Verification(False, "; ".join(problems), info.as_dict())
+        return Verification(
+            True,
+            f"snapshot {snapshot_id} listed and its checksum verified ({_size(info.size_bytes)})",
+            {"snapshot_id": snapshot_id, "size_bytes": info.size_bytes, "status": info.status},
+        )
+
+
+class RestoreAction(Action):
+    name = "restore"
+    title = "restore the database"
+    mutating = True
+    destructive = True
+
+    def __init__(self, snapshot_id: str) -> None:
+        self.snapshot_id = snapshot_id
+        self.safety_snapshot_id = ""
+
+    def params(self) -> dict[str, Any]:
+        return {"snapshot_id": self.snapshot_id}
+
+    def guards(self, ctx: Services) -> list[GuardResult]:
+        store = ctx.snapshots
+        info = store.get(self.snapshot_id)
+        if info is None:
+            raise ProviderError(
+                f"no snapshot {self.snapshot_id!r} to restore",
+                "list the snapshots with: pmb-console snapshots",
+            )
+        problems = store.check(self.snapshot_id)
+        if problems:
+            raise ProviderError(
+                f"snapshot {self.snapshot_id} cannot be restored: {'; '.join(problems)}",
+                "the database was not touched; choose another snapshot (pmb-console snapshots)",
+            )
+        return [
+            GuardResult(
+                "snapshot exists", True, f"{info.id} ({info.kind}, {_size(info.size_bytes)})"
+            ),
+            GuardResult(
+                "snapshot checksum matches", True, "sha256 of the file equals the manifest's"
+            ),
+            *store_guards(store),
+        ]
+
+    def plan(self, ctx: Services) -> Plan:
+        store = ctx.snapshots
+        target = store.describe_target()
+        info = store.get(self.snapshot_id)
+        if info is None:
+            return Plan(f"restore {self.snapshot_id}: no such snapshot", data={"target": target})
+        tables = info.manifest.get("table_row_counts", {})
+        label = f" {info.label!r}" if info.label else ""
+        return Plan(
+            f"replace {target} with snapshot {info.id}{label} of database {info.database or '?'} "
+            f"taken {info.created_at:%Y-%m-%d %H:%M:%S} UTC",
+            (
+                f"take a safety snapshot of {target} first",
+                f"restore {info.id} ({_size(info.size_bytes)}): drop and recreate every object it holds",
+                f"compare the row counts of {len(tables)} tables with the snapshot's manifest",
+            ),
+            {
+                "target": target,
+                "snapshot": {k: v for k, v in info.as_dict().items() if k != "manifest"},
+                "tables": len(tables),
+            },
+        )
+
+    def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
+        store = ctx.snapshots
+        safety = store.create(
+            f"safety copy before restoring {self.snapshot_id}",
+            lambda message, fraction=None: progress(f"safety snapshot: {message}", None),
+            kind="safety",
+        )
+        self.safety_snapshot_id = safety.id
+        try:
+            restored = store.restore(self.snapshot_id, progress)
+        except ProviderError as exc:
+            raise ProviderError(
+                exc.message,
+                f"the database as it was just before is in safety snapshot {safety.id}: "
+                f"pmb-console restore {safety.id} --confirm {ctx.config.console.environment}",
+            ) from None
+        return {
+            "snapshot_id": self.snapshot_id,
+            "safety_snapshot_id": safety.id,
+            "duration_s": restored.duration_s,
+            "row_counts": restored.row_counts,
+            "mismatches": restored.mismatches,
+        }
+
+    def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
+        state = {
+            "snapshot_id": result["snapshot_id"],
+            "safety_snapshot_id": result["safety_snapshot_id"],
+            "row_counts": result["row_counts"],
+        }
+        if result["mismatches"]:
+            return Verification(
+                False,
+                "row counts differ from the snapshot's: " + "; ".join(result["mismatches"]),
+                state,
+            )
+        return Verification(
+            True,
+            f"{plan.data.get('tables', 0)} tables hold the snapshot's row counts; restored in "
+            f"{result['duration_s']:.1f} s; safety snapshot {result['safety_snapshot_id']}",
+            state,
+        )
+
+    def read_back(self, ctx: Services) -> dict[str, Any]:
+        return {
+            "target": ctx.snapshots.describe_target(),
+            "safety_snapshot_id": self.safety_snapshot_id,
+        }
+
+
+class MigrateAction(Action):
+    name = "migrate"
+    title = "apply database migrations"
+    mutating = True
+
+    def __init__(self) -> None:
+        self._migrator: Migrator | None = None
+
+    def migrator(self, ctx: Services) -> Migrator:
+        if self._migrator is None:
+            from pmb_console.providers.migrations import Migrator
+
+            self._migrator = Migrator(ctx.config)
+        return self._migrator
+
+    def guards(self, ctx: Services) -> list[GuardResult]:
+        changed = self.migrator(ctx).changed()
+        if not changed:
+            return [
+                GuardResult(
+                    "applied migrations unchanged",
+                    True,
+                    "every applied file matches its recorded sha256",
+                )
+            ]
+        return [
+            GuardResult(
+                "applied migrations unchanged",
+                False,
+                f"{c.name} was applied with sha256 {c.applied_sha256[:12]}… but the file is now "
+                f"{c.current_sha256[:12]}…; the database does not hold what the file now says "
+                "(put a new file after it instead of editing an applied one)",
+            )
+            for c in changed
+        ]
+
+    def plan(self, ctx: Services) -> Plan:
+        migrator = self.migrator(ctx)
+        pending = migrator.pending()
+        data = {
+            "directory": str(migrator.directory),
+            "files": [{"name": f.name, "sha256": f.sha256} for f in pending],
+        }
+        if not pending:
+            return Plan(
+                f"no pending migrations in {migrator.directory}", data=data, nothing_to_do=True
+            )
+        return Plan(
+            f"apply {len(pending)} migration(s) from {migrator.directory}, each in its own transaction",
+            tuple(f"apply {f.name} (sha256 {f.sha256[:12]}…)" for f in pending),
+            data,
+        )
+
+    def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
+        migrator = self.migrator(ctx)
+        planned = [(f["name"], f["sha256"]) for f in plan.data["files"]]
+        pending = {f.name: f for f in migrator.pending()}
+        applied: list[dict[str, Any]] = []
+        for index, (name, sha256) in enumerate(planned):
+            file = pending.get(name)
+            if file is None or file.sha256 != sha256:
+                raise ProviderError(
+                    f"{name} changed or was applied by someone else since the plan was made"
+                    + _so_far(applied, planned[index:]),
+                    "run migrate again to plan with what is there now",
+                )
+            progress(f"applying {name} ({index + 1} of {len(planned)})", index / len(planned))
+            try:
+                seconds = migrator.apply(file, ctx.config.console.operator, progress)
+            except ProviderError as exc:
+                raise ProviderError(
+                    exc.message + _so_far(applied, planned[index + 1 :]), exc.hint
+                ) from None
+            applied.append({"name": name, "duration_s": round(seconds, 3)})
+        return {"applied": applied}
+
+    def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
+        recorded = {m.name: m.sha256 for m in self.migrator(ctx).applied()}
+        missing = [f["name"] for f in plan.data["files"] if recorded.get(f["name"]) != f["sha256"]]
+        state = {"applied": sorted(recorded)}
+        if missing:
+            return Verification(False, f"not recorded as applied: {', '.join(missing)}", state)
+        names = ", ".join(f["name"] for f in plan.data["files"])
+        return Verification(True, f"recorded as applied: {names}", state)
+
+    def read_back(self, ctx: Services) -> dict[str, Any]:
+        return {"applied": [m.name for m in self.migrator(ctx).applied()]}
+
+
+def _so_far(applied: list[dict[str, Any]], not_run: list[tuple[str, str]]) -> str:
+    done = ", ".join(a["name"] for a in applied) or "none"
+    skipped = ", ".join(name for name, _ in not_run) or "none"
+    return f" (applied before it: {done}; not run: {skipped})"
