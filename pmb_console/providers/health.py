@@ -8,6 +8,7 @@ slowest instance, not the sum of them.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,14 +25,30 @@ MAX_BODY_BYTES = 64_000
 class HealthChecker:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        # No keep-alive across checks: a health check should see what a new client sees.
-        # No proxy from the environment either: the check is about the instance itself.
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._clients: dict[bool, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+
+    def _client(self, url: str) -> httpx.Client:
+        """One client for plain HTTP, one for HTTPS, each made on first use.
+
+        A verifying client loads the CA bundle (~40 ms), a cost a CLI run pays only when
+        some health_url is https; the plain-HTTP client never does TLS, so it loads none.
+        """
+        tls = url.lower().startswith("https:")
+        with self._clients_lock:
+            client = self._clients.get(tls)
+            if client is None:
+                # No keep-alive across checks: a check should see what a new client sees.
+                # No proxy from the environment: the check is about the instance itself.
+                client = httpx.Client(
+                    timeout=httpx.Timeout(self.timeout),
+                    follow_redirects=False,
+                    trust_env=False,
+                    verify=tls,
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                )
+                self._clients[tls] = client
+            return client
 
     def check(self, color: str, instance: Instance) -> HealthResult:
         url = instance.health_url
@@ -39,7 +56,7 @@ class HealthChecker:
             return HealthResult(instance.name, color, url, False, error="no health_url configured")
         started = time.monotonic()
         try:
-            response = self.client.get(url)
+            response = self._client(url).get(url)
         except httpx.TimeoutException:
             return self._failed(instance, color, started, f"no answer within {self.timeout:g} s")
         except httpx.ConnectError as exc:
@@ -74,7 +91,10 @@ class HealthChecker:
             return list(pool.map(lambda i: self.check(color, i), instances))
 
     def close(self) -> None:
-        self.client.close()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def _failed(self, instance: Instance, color: str, started: float, error: str) -> HealthResult:
         latency_ms = (time.monotonic() - started) * 1000

@@ -280,6 +280,8 @@ def test_health_checker_names_status_error_and_latency(color_servers):
             "green", Instance(name="r", health_url="http://127.0.0.1:9/healthz")
         )
         unset = checker.check("green", Instance(name="u"))
+        tls_url = color_servers["blue"].health_url.replace("http:", "https:")
+        not_tls = checker.check("blue", Instance(name="t", health_url=tls_url))
     finally:
         checker.close()
 
@@ -287,6 +289,7 @@ def test_health_checker_names_status_error_and_latency(color_servers):
     assert not hung.ok and "no answer within 0.3 s" in hung.error and hung.latency_ms >= 250
     assert not refused.ok and "cannot connect" in refused.error
     assert not unset.ok and unset.error == "no health_url configured"
+    assert not not_tls.ok and not_tls.error  # https to a plain-HTTP server: TLS fails, said
 
 
 def test_instances_of_a_color_are_checked_concurrently(color_servers):
