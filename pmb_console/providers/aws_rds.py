@@ -35,6 +35,7 @@ from pmb_console.providers.base import (
     RestoreResult,
     SnapshotInfo,
     SnapshotStore,
+    StoreCheck,
     no_progress,
 )
 
@@ -255,18 +256,39 @@ class RdsSnapshotStore(SnapshotStore):
                     f"snapshot {snapshot_id} is of instance {raw.get('DBInstanceIdentifier')}, "
                     f"not {self.instance_id}"
                 )
-        current = self._describe_instance(self.instance_id)
-        if current is None:
-            problems.append(f"instance {self.instance_id} does not exist")
-        elif current["DBInstanceStatus"] != "available":
-            problems.append(f"instance {self.instance_id} is {current['DBInstanceStatus']}")
         pending = self.pending_restore()
         if pending and pending.snapshot_id != snapshot_id:
             problems.append(
                 f"an interrupted restore from {pending.snapshot_id} is in the journal "
                 f"(next step: {pending.next_step}); finish it first"
             )
+        if pending is None:
+            # Mid-restore the instance may be renamed aside; continuing needs no check of it.
+            problems.extend(self._instance_problems())
         return problems
+
+    def guards(self) -> list[StoreCheck]:
+        pending = self.pending_restore()
+        if pending is not None:
+            return [
+                StoreCheck(
+                    "no interrupted restore",
+                    False,
+                    f"a restore of {pending.instance_id} from {pending.snapshot_id} stopped before "
+                    f"step {pending.next_step}; restore {pending.snapshot_id} again to continue it",
+                )
+            ]
+        problems = self._instance_problems()
+        detail = "; ".join(problems) or f"{self.instance_id} is available"
+        return [StoreCheck("RDS instance available", not problems, detail)]
+
+    def _instance_problems(self) -> list[str]:
+        current = self._describe_instance(self.instance_id)
+        if current is None:
+            return [f"instance {self.instance_id} does not exist"]
+        if current["DBInstanceStatus"] != "available":
+            return [f"instance {self.instance_id} is {current['DBInstanceStatus']}"]
+        return []
 
     def pending_restore(self) -> RestorePlan | None:
         """The restore that was started and not finished, if any."""

@@ -263,3 +263,31 @@ def test_stubbed_access_denied_names_the_iam_action(moto_aws, tmp_path):
         caught.value.message == "AWS denied CreateDBSnapshot on instance pmb-prod: not authorized"
     )
     assert "rds:CreateDBSnapshot on instance pmb-prod" in caught.value.hint
+
+
+def test_guards_name_the_instance_state_and_an_interrupted_restore(moto_aws, tmp_path):
+    make_rds_instance(moto_aws)
+    store = store_for(moto_aws, tmp_path)
+    [ready] = store.guards()
+    assert (ready.name, ready.ok, ready.detail) == (
+        "RDS instance available",
+        True,
+        "pmb-prod is available",
+    )
+    snapshot = store.create("good data")
+
+    def ctrl_c_at_rename_into_place(message, fraction=None):
+        if message.startswith("step 4/4"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.restore(snapshot.id, ctrl_c_at_rename_into_place)
+
+    assert "pmb-prod" not in instance_ids(moto_aws)  # renamed aside, restored not yet in place
+    [interrupted] = store.guards()
+    assert (
+        not interrupted.ok and f"restore {snapshot.id} again to continue it" in interrupted.detail
+    )
+    assert store.check(snapshot.id) == []  # continuing needs no check of the absent instance
+    store.restore(snapshot.id)  # the same restore again continues it
+    assert "pmb-prod" in instance_ids(moto_aws) and store.pending_restore() is None
