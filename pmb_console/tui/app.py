@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,8 @@ class PmbConsoleApp(App[int]):
         self.clock: Clock = clock or utc_now
         self.poll = poll
         """False in snapshot tests: the screen shows only what the test posts."""
+        self.monotonic: Callable[[], float] = time.monotonic
+        """The clock the confirmation's 300 ms arming delay is measured with."""
         self.busy = False
         """An action is between its preview and its outcome."""
         self.running_action = ""
@@ -130,6 +133,14 @@ class PmbConsoleApp(App[int]):
                 timeout=20,
             )
 
+    async def action_quit(self) -> None:
+        self._stopping.set()
+        await super().action_quit()
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self._stopping.set()  # the screen is going: messages still queued must not touch it
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
         self._stopping.set()
         self._wake.set()
@@ -141,8 +152,11 @@ class PmbConsoleApp(App[int]):
 
     @property
     def main(self) -> MainScreen | None:
+        """The main screen while it is up (not while the app is closing)."""
+        if self._stopping.is_set():
+            return None
         for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
+            if isinstance(screen, MainScreen) and screen.is_attached:
                 return screen
         return None
 

@@ -148,6 +148,7 @@ class ActionFlows:
                     environment=self.services.config.console.environment,
                     preview=preview,
                     destructive=action.destructive,
+                    monotonic=app.monotonic,
                 )
             )
             if confirmation is None:
