@@ -25,6 +25,17 @@ def other_color(color: str) -> str:
 
 def plan_switch(state: TrafficState, target: str, weight: int = 100) -> dict[str, int]:
     """The percent of traffic each color gets once `target` has `weight` percent of it."""
+    check_switch_params(target, weight)
+    if state.servers and not any(s.color == target for s in state.servers):
+        raise UsageError(
+            f"{target} has nothing to send traffic to: no {target} servers at the load balancer",
+            f"configure {target}'s servers under [traffic]",
+        )
+    return {target: weight, other_color(target): 100 - weight}
+
+
+def check_switch_params(target: str, weight: int) -> None:
+    """Raise UsageError for a color that is not one, or a weight outside 1..100."""
     if target not in COLORS:
         raise UsageError(f"unknown color {target!r}", f"switch to one of: {', '.join(COLORS)}")
     if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
@@ -32,12 +43,6 @@ def plan_switch(state: TrafficState, target: str, weight: int = 100) -> dict[str
             f"--weight must be a whole percentage from 1 to 100, got {weight!r}",
             "e.g. --weight 10 sends a tenth of the traffic to the target color",
         )
-    if state.servers and not any(s.color == target for s in state.servers):
-        raise UsageError(
-            f"{target} has nothing to send traffic to: no {target} servers at the load balancer",
-            f"configure {target}'s servers under [traffic]",
-        )
-    return {target: weight, other_color(target): 100 - weight}
 
 
 def state_from_dict(data: dict[str, Any]) -> TrafficState:
@@ -145,6 +150,7 @@ class SwitchAction(_TrafficAction):
     title = "switch traffic"
 
     def __init__(self, target: str, weight: int = 100) -> None:
+        check_switch_params(target, weight)  # a usage error before anything is read
         self.target = target
         self.weight = weight
 
@@ -152,8 +158,6 @@ class SwitchAction(_TrafficAction):
         return {"to": self.target, "weight": self.weight}
 
     def guards(self, ctx: Services) -> list[GuardResult]:
-        if self.target not in COLORS:
-            return []  # plan() names the bad color as a usage error
         return target_guards(ctx, self.target)
 
     def plan(self, ctx: Services) -> Plan:

@@ -1,0 +1,157 @@
+"""The real `pmb-console` program against a real HAProxy: what an operator types, and the
+exit codes DESIGN.md promises (0 done · 1 failed · 2 usage · 3 refused · 4 locked · 5 read-only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pmb_console.audit import now_iso
+from pmb_console.locking import FileLock, LockHolder
+
+pytestmark = pytest.mark.haproxy
+
+PROGRAM = Path(sys.executable).with_name("pmb-console")
+
+
+def pmb(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    if not PROGRAM.exists():
+        pytest.skip(f"the pmb-console program is not installed beside {sys.executable}")
+    env = {k: v for k, v in os.environ.items() if k != "PMB_CONSOLE_CONFIG"}
+    done = subprocess.run(
+        [str(PROGRAM), *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture
+def config(haproxy, tmp_path) -> Path:
+    return haproxy.write_pmb_config(tmp_path)
+
+
+def test_status_json_reads_haproxy_and_health(haproxy, config):
+    done = pmb("status", "--json", config=config)
+
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["live"] == "blue" and doc["weights"] == {"blue": 100, "green": 0}
+    assert doc["health"]["green"]["ok"] is True
+    assert doc["health"]["green"]["instances"][0]["name"] == "green"
+    assert doc["lock"] is None
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(haproxy, config):
+    done = pmb("switch", "--to", "green", "--dry-run", config=config)
+
+    assert done.returncode == 0, done.stderr
+    assert "green (green): weight 0 -> 100" in done.stdout
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_switch_then_rollback_move_real_traffic(haproxy, config):
+    done = pmb("switch", "--to", "green", "--yes", config=config)
+    assert done.returncode == 0, done.stderr
+    assert haproxy.requests(6) == {"green": 6}
+
+    done = pmb("rollback", "--yes", config=config)
+    assert done.returncode == 0, done.stderr
+    assert haproxy.requests(6) == {"blue": 6}
+
+    records = [json.loads(line) for line in (config.parent / "state" / "audit.jsonl").open()]
+    outcomes = [(r["action"], r["outcome"]) for r in records if r["outcome"] != "started"]
+    assert outcomes == [("switch", "succeeded"), ("rollback", "succeeded")]
+
+
+def test_not_confirmed_without_yes_exits_3(haproxy, config):
+    done = pmb("switch", "--to", "green", config=config)
+
+    assert done.returncode == 3
+    assert "--yes" in done.stderr
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_failing_health_guard_exits_3_naming_the_instance(haproxy, color_servers, config):
+    color_servers["green"].health = "fail"
+
+    done = pmb("switch", "--to", "green", "--yes", config=config)
+
+    assert done.returncode == 3
+    assert "green healthy" in done.stderr and "HTTP 500" in done.stderr
+    assert haproxy.requests(4) == {"blue": 4}
+
+    done = pmb(
+        "switch", "--to", "green", "--yes", "--force", "--reason", "probe broken", config=config
+    )
+    assert done.returncode == 0, done.stderr
+    assert haproxy.requests(4) == {"green": 4}
+
+
+def test_rollback_without_history_exits_3_and_says_switch(haproxy, config):
+    done = pmb("rollback", "--yes", config=config)
+
+    assert done.returncode == 3
+    assert "switch --to" in done.stderr
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_lock_held_exits_4_naming_the_holder(haproxy, config):
+    holder = LockHolder("alice", "war-room-2", 4242, "restore", now_iso())
+    with FileLock(config.parent / "state").hold(holder):
+        done = pmb("switch", "--to", "green", "--yes", config=config)
+
+    assert done.returncode == 4
+    assert "alice" in done.stderr and "war-room-2" in done.stderr
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_read_only_exits_5(haproxy, config):
+    done = pmb("switch", "--to", "green", "--yes", "--read-only", config=config)
+    assert done.returncode == 5
+    done = pmb("rollback", "--yes", "--read-only", config=config)
+    assert done.returncode == 5
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_bad_weight_exits_2(haproxy, config):
+    done = pmb("switch", "--to", "green", "--weight", "0", "--yes", config=config)
+
+    assert done.returncode == 2
+    assert "--weight" in done.stderr
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_unreachable_haproxy_exits_1_with_a_hint_and_status_still_shows_health(haproxy, tmp_path):
+    config = haproxy.write_pmb_config(tmp_path, runtime_api=f'"unix://{tmp_path}/gone.sock"')
+
+    done = pmb("switch", "--to", "green", "--yes", config=config)
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr and "hint:" in done.stderr
+
+    done = pmb("status", "--json", config=config)
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["live"] == "unknown" and doc["health"]["blue"]["ok"] is True
+    assert "does not exist" in doc["errors"][0]
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_unknown_backend_exits_1_saying_which(haproxy, tmp_path):
+    config = haproxy.write_pmb_config(tmp_path, backend='"pmbuddy-old"')
+
+    done = pmb("switch", "--to", "green", "--yes", config=config)
+
+    assert done.returncode == 1
+    assert "no backend 'pmbuddy-old'" in done.stderr
+    assert haproxy.weights() == {"blue": 100, "green": 0}
