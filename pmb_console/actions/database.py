@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pmb_console.actions.base import Action, GuardResult, Plan, Verification
 from pmb_console.errors import ProviderError
-from pmb_console.providers.base import ProgressFn, SnapshotInfo, SnapshotStore
+from pmb_console.providers.base import ProgressFn, SnapshotInfo, SnapshotStore, StoreCheck
 
 if TYPE_CHECKING:
     from pmb_console.bootstrap import Services
@@ -27,7 +27,7 @@ def list_snapshots(ctx: Services) -> list[SnapshotInfo]:
 
 def store_guards(store: SnapshotStore) -> list[GuardResult]:
     """The store's own live checks, shown as guards; any that fails is raised as a fault."""
-    checks = store.guards()
+    checks: list[StoreCheck] = store.guards()
     failed = [c for c in checks if not c.ok]
     if failed:
         raise ProviderError(
@@ -35,6 +35,15 @@ def store_guards(store: SnapshotStore) -> list[GuardResult]:
             "nothing was changed; fix what is named above and try again",
         )
     return [GuardResult(c.name, True, c.detail) for c in checks]
+
+
+def prefixed(progress: ProgressFn, prefix: str) -> ProgressFn:
+    """`progress` with every message prefixed, and no fraction (it is a part of a whole)."""
+
+    def report(message: str, fraction: float | None = None) -> None:
+        progress(prefix + message, None)
+
+    return report
 
 
 def _size(size_bytes: int) -> str:
@@ -158,7 +167,7 @@ class RestoreAction(Action):
         store = ctx.snapshots
         safety = store.create(
             f"safety copy before restoring {self.snapshot_id}",
-            lambda message, fraction=None: progress(f"safety snapshot: {message}", None),
+            prefixed(progress, "safety snapshot: "),
             kind="safety",
         )
         self.safety_snapshot_id = safety.id

@@ -8,6 +8,7 @@ with pg_export_snapshot), so after a restore they must match exactly.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -97,7 +98,7 @@ class PgDumpSnapshotStore(SnapshotStore):
 
     # --- snapshots -----------------------------------------------------------------
 
-    def list(self) -> list[SnapshotInfo]:
+    def list(self) -> builtins.list[SnapshotInfo]:
         if not self.backup_dir.is_dir():
             return []
         snapshots = [self._info(path) for path in self.backup_dir.glob("*.json")]
@@ -122,8 +123,7 @@ class PgDumpSnapshotStore(SnapshotStore):
         with self._exported_snapshot() as (conn, exported):
             server_version = _one(conn, "SHOW server_version")
             database = _one(conn, "SELECT current_database()")
-            progress("pg_dump: counting rows of every table", None)
-            counts = table_row_counts(conn)
+            counts = table_row_counts(conn, prefixed(progress, "pg_dump: "))
             argv = [pg_dump, "--format=custom", f"--snapshot={exported}", f"--file={partial}"]
             if dbname:
                 argv.append(f"--dbname={dbname}")
@@ -163,7 +163,7 @@ class PgDumpSnapshotStore(SnapshotStore):
         progress(f"pg_dump: snapshot {snapshot_id} written ({_human(size)})", 1.0)
         return self._info(self.backup_dir / f"{snapshot_id}.json")
 
-    def check(self, snapshot_id: str) -> list[str]:
+    def check(self, snapshot_id: str) -> builtins.list[str]:
         path = self._manifest_path(snapshot_id)
         if path is None or not path.exists():
             return [f"no snapshot {snapshot_id!r} in {self.backup_dir}"]
@@ -213,7 +213,7 @@ class PgDumpSnapshotStore(SnapshotStore):
         restored_in = time.monotonic() - started
         progress("pg_restore: done; counting rows to compare with the manifest", None)
         with self._connect() as conn:
-            counts = table_row_counts(conn)
+            counts = table_row_counts(conn, prefixed(progress, "pg_restore: "))
         expected: dict[str, int] = manifest.get("table_row_counts", {})
         mismatches = row_count_mismatches(expected, counts)
         return RestoreResult(
@@ -223,6 +223,24 @@ class PgDumpSnapshotStore(SnapshotStore):
             mismatches=mismatches,
             detail=f"{len(expected)} tables compared with the manifest",
         )
+
+    def delete(self, snapshot_id: str) -> None:
+        """Remove a snapshot: the manifest first, so it is never listed without its dump."""
+        path = self._manifest_path(snapshot_id)
+        if path is None or not path.exists():
+            raise ProviderError(f"no snapshot {snapshot_id!r} in {self.backup_dir}", "")
+        try:
+            dump = self.backup_dir / str(_read_manifest(path).get("file", f"{snapshot_id}.dump"))
+        except ProviderError:
+            dump = self.backup_dir / f"{snapshot_id}.dump"
+        try:
+            path.unlink()
+            dump.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ProviderError(
+                f"could not delete snapshot {snapshot_id}: {exc.strerror or exc}",
+                "check the permissions of [database.pg_dump] backup_dir",
+            ) from None
 
     # --- helpers -------------------------------------------------------------------
 
@@ -290,7 +308,7 @@ class PgDumpSnapshotStore(SnapshotStore):
         return found
 
     def _run_dump(
-        self, argv: list[str], env: dict[str, str], partial: Path, progress: ProgressFn
+        self, argv: builtins.list[str], env: dict[str, str], partial: Path, progress: ProgressFn
     ) -> None:
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(
@@ -318,7 +336,7 @@ class PgDumpSnapshotStore(SnapshotStore):
                 )
 
     def _run_restore(
-        self, argv: list[str], env: dict[str, str], total: int, progress: ProgressFn
+        self, argv: builtins.list[str], env: dict[str, str], total: int, progress: ProgressFn
     ) -> None:
         proc = subprocess.Popen(
             argv,
@@ -329,7 +347,7 @@ class PgDumpSnapshotStore(SnapshotStore):
             text=True,
             errors="replace",
         )
-        errors: list[str] = []
+        errors: builtins.list[str] = []
         done = 0
         last_report = 0.0
         try:
@@ -357,6 +375,15 @@ class PgDumpSnapshotStore(SnapshotStore):
                 f"pg_restore failed (exit {proc.returncode}): {said}",
                 "the database may be partly restored; restore the safety snapshot taken before it",
             )
+
+
+def prefixed(progress: ProgressFn, prefix: str) -> ProgressFn:
+    """`progress` with every message prefixed, and no fraction (it is a part of a whole)."""
+
+    def report(message: str, fraction: float | None = None) -> None:
+        progress(prefix + message, None)
+
+    return report
 
 
 def row_count_mismatches(expected: dict[str, int], actual: dict[str, int]) -> list[str]:

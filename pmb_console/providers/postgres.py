@@ -9,12 +9,14 @@ DSN back verbatim, password and all.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pmb_console.errors import ProviderError
+from pmb_console.providers.base import ProgressFn, no_progress
 from pmb_console.redact import redact
 
 # libpq words an authentication refusal in several ways, and gives no SQLSTATE for a
@@ -38,7 +40,7 @@ def dsn_from_env(env_name: str) -> str:
     return os.environ.get(env_name, "").strip() if env_name else ""
 
 
-def parse_dsn(dsn: str) -> dict[str, str]:
+def parse_dsn(dsn: str) -> dict[str, Any]:
     """The DSN's parameters (URL or key=value form). Raises ProviderError, redacted."""
     try:
         return conninfo_to_dict(dsn)
@@ -97,12 +99,18 @@ def child_env_and_dbname(dsn: str) -> tuple[dict[str, str], str]:
     env = dict(os.environ)
     password = params.pop("password", None)
     if password is not None:
-        env["PGPASSWORD"] = password
+        env["PGPASSWORD"] = str(password)
     return env, make_conninfo(**params)
 
 
-def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Exact row counts of every user table, keyed "schema.table"."""
+def table_row_counts(
+    conn: psycopg.Connection, progress: ProgressFn = no_progress
+) -> dict[str, int]:
+    """Exact row counts of every user table, keyed "schema.table".
+
+    Exact means a full scan of each table, which takes a while on a big database, so each
+    table is reported as it is counted.
+    """
     tables = conn.execute(
         """
         SELECT n.nspname, c.relname
@@ -115,7 +123,8 @@ def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
         """
     ).fetchall()
     counts = {}
-    for schema, table in tables:
+    for number, (schema, table) in enumerate(tables, start=1):
+        progress(f"counting rows: {schema}.{table} ({number} of {len(tables)})", None)
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(
             sql.Identifier(schema), sql.Identifier(table)
         )

@@ -291,3 +291,30 @@ def test_helpers(shop):
     assert describe("host=h dbname=d password=pw") == "h:5432/d"
     with connect(shop.dsn) as conn:
         assert table_row_counts(conn) == {"public.customers": 50, "public.orders": 200}
+
+
+def test_delete_removes_the_dump_and_its_manifest(shop, pg_config):
+    store = store_for(pg_config())
+    keep, drop = store.create("keep"), store.create("drop")
+
+    store.delete(drop.id)
+
+    assert [s.id for s in store.list()] == [keep.id]
+    assert sorted(p.name for p in Path(store.backup_dir).iterdir()) == [
+        f"{keep.id}.dump",
+        f"{keep.id}.json",
+    ]
+    with pytest.raises(ProviderError, match="no snapshot"):
+        store.delete(drop.id)
+
+
+def test_a_damaged_manifest_is_listed_as_damaged_not_a_crash(shop, pg_config):
+    store = store_for(pg_config())
+    good = store.create("good")
+    (Path(store.backup_dir) / "20200101T000000Z-000000.json").write_text("{not json")
+
+    listed = {s.id: s for s in store.list()}
+
+    assert listed[good.id].status == "available"
+    assert listed["20200101T000000Z-000000"].status == "damaged"
+    assert "cannot be read" in store.check("20200101T000000Z-000000")[0]
