@@ -21,6 +21,7 @@ from pmb_console.errors import ProviderError, UsageError
 from pmb_console.providers.base import (
     COLORS,
     ProgressFn,
+    RouterCheck,
     ServerState,
     TrafficRouter,
     TrafficState,
@@ -202,6 +203,19 @@ class HaproxyRouter(TrafficRouter):
         if said.startswith(("Can't find backend", "No such backend")):
             return f"HAProxy has no backend {self.backend!r} (it said: {said})"
         return f"HAProxy refused `{command}`: {said}"
+
+    def guards(self, target: str) -> list[RouterCheck]:
+        """HAProxy's own health checks: a target server it holds down would get no traffic.
+
+        A server in maintenance passes: its health is only known once it is made ready.
+        """
+        servers = [s for s in self.read().servers if s.color == target]
+        down = [s for s in servers if s.operational in ("down", "stopping")]
+        if down:
+            said = ", ".join(f"{s.name} is {s.operational}" for s in down)
+            return [RouterCheck(f"HAProxy sees {target} up", False, f"HAProxy's checks say {said}")]
+        states = ", ".join(f"{s.name} {s.operational}" for s in servers)
+        return [RouterCheck(f"HAProxy sees {target} up", True, states)]
 
     # deciding ---------------------------------------------------------------------------
 

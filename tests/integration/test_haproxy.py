@@ -88,6 +88,17 @@ def test_drain_is_read_as_drain_and_carries_no_weight(haproxy, tmp_path):
     assert state.weights == {"blue": 100, "green": 0}
 
 
+def test_guard_fails_when_haproxy_holds_a_target_server_down(haproxy, tmp_path):
+    router = router_for(haproxy, tmp_path)
+    assert [c.ok for c in router.guards("green")] == [True]
+
+    haproxy.command("set server pmbuddy/green health down")  # as a failing check would
+
+    (check,) = router.guards("green")
+    assert not check.ok and "green is down" in check.detail
+    assert {s.name: s.operational for s in router.read().servers}["green"] == "down"
+
+
 def test_weights_set_behind_our_back_are_read_live(haproxy, tmp_path):
     router = router_for(haproxy, tmp_path)
     assert router.read().live == "blue"

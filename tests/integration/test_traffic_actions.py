@@ -48,7 +48,7 @@ def test_switch_moves_real_traffic_and_is_verified_and_audited(haproxy, services
     assert record["outcome"] == "succeeded"
     assert record["state"]["live"] == "green"
     assert record["plan"]["data"]["before"]["live"] == "blue"
-    assert [g["name"] for g in record["guards"]] == ["green healthy"]
+    assert [g["name"] for g in record["guards"]] == ["green healthy", "HAProxy sees green up"]
 
 
 def test_partial_switch_splits_real_traffic(haproxy, services):
@@ -132,6 +132,16 @@ def test_hanging_health_check_fails_at_the_timeout(haproxy, color_servers, tmp_p
     assert "no answer within 0.3 s" in outcome.message
     assert haproxy.weights() == {"blue": 100, "green": 0}
     ctx.close()
+
+
+def test_a_target_server_haproxy_holds_down_refuses(haproxy, services):
+    haproxy.command("set server pmbuddy/green health down")
+
+    outcome = run(services, SwitchAction("green"))
+
+    assert outcome.status == "refused"
+    assert "HAProxy's checks say green is down" in outcome.message
+    assert haproxy.weights() == {"blue": 100, "green": 0}
 
 
 def test_a_color_without_instances_fails_the_guard(haproxy, tmp_path):
