@@ -13,6 +13,7 @@ from typing import Any
 
 from pmb_console.audit import AuditLog, LocalAuditLog
 from pmb_console.config import Config
+from pmb_console.errors import ProviderError
 from pmb_console.locking import FileLock, Lock
 from pmb_console.providers import registry
 from pmb_console.providers.base import SnapshotStore, TrafficRouter
@@ -27,12 +28,35 @@ class Services:
         for name, value in overrides.items():
             setattr(self, name, value)
 
+    def shared_dsn(self) -> str:
+        """The war room's database, when [audit] dsn_env is set; "" for local files."""
+        name = self.config.audit.dsn_env
+        if not name:
+            return ""
+        import os
+
+        dsn = os.environ.get(name, "").strip()
+        if not dsn:
+            raise ProviderError(f"[audit] dsn_env names {name}, which is not set",
+                                f"export {name}=postgresql://... (the shared audit database), or empty dsn_env")
+        return dsn
+
     @cached_property
     def audit(self) -> AuditLog:
+        dsn = self.shared_dsn()
+        if dsn:
+            from pmb_console.providers.pg_shared import PgAuditLog
+
+            return PgAuditLog(dsn, self.config.database.connect_timeout)
         return LocalAuditLog(self.config.console.state_dir)
 
     @cached_property
     def lock(self) -> Lock:
+        dsn = self.shared_dsn()
+        if dsn:
+            from pmb_console.providers.pg_shared import PgLock
+
+            return PgLock(dsn, self.config.database.connect_timeout)
         return FileLock(self.config.console.state_dir)
 
     @cached_property

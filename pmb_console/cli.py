@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("audit", "show the audit log")
     p.add_argument("--since", default=None, help="ISO time")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true", help="walk the shared log's hash chain")
+
+    p = add("lock", "block every change by others until unlock")
+    p.add_argument("--reason", required=True)
+
+    p = add("unlock", "release a deliberate lock")
+    p.add_argument("lock_id", nargs="?", default=None)
+    p.add_argument("--force", action="store_true", help="release another operator's lock (needs its id; audited)")
 
     p = add("postmortem", "Markdown timeline of the audit log on stdout")
     p.add_argument("--since", default=None)
@@ -276,8 +284,54 @@ def cmd_audit(args: argparse.Namespace) -> int:
     ctx = _services(args)
     from pmb_console import output
 
+    if args.verify:
+        verify = getattr(ctx.audit, "verify", None)
+        if verify is None:
+            raise UsageError("--verify needs the shared audit log", "set [audit] dsn_env; local JSONL has no hash chain")
+        checked, problem = verify()
+        if problem:
+            print(f"audit log NOT intact after {checked} good rows: {problem}")
+            return ExitCode.FAILED
+        print(f"audit log intact: {checked} rows, hash chain unbroken")
+        return ExitCode.OK
+
     records = ctx.audit.records(since=_since(args.since))
     output.emit(records, args.json, output.format_audit)
+    return ExitCode.OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.audit import now_iso
+    from pmb_console.errors import ReadOnlyRefused
+    from pmb_console.locking import LockHolder
+
+    if ctx.config.console.read_only:
+        raise ReadOnlyRefused("lock refused: this console is read-only")
+    if not args.reason.strip():
+        raise UsageError("lock needs --reason TEXT", "say why changes are blocked")
+    import os
+    import socket
+
+    taken = ctx.lock.take(LockHolder(ctx.config.console.operator, socket.gethostname(), os.getpid(), "lock",
+                                     now_iso(), args.reason))
+    ctx.runner.record_event("lock", outcome="succeeded", lock_id=taken.lock_id, reason=args.reason,
+                            environment=ctx.config.console.environment)
+    print(f"changes locked by {taken.describe()}; release with `pmb-console unlock`")
+    return ExitCode.OK
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.errors import ReadOnlyRefused
+
+    if ctx.config.console.read_only:
+        raise ReadOnlyRefused("unlock refused: this console is read-only")
+    released = ctx.lock.release(args.lock_id, ctx.config.console.operator, force=args.force)
+    forced = released.operator != ctx.config.console.operator
+    ctx.runner.record_event("unlock", outcome="succeeded", lock_id=released.lock_id, forced=forced,
+                            holder=released.operator, environment=ctx.config.console.environment)
+    print(f"lock {released.lock_id} of {released.operator} released" + (" (forced)" if forced else ""))
     return ExitCode.OK
 
 
@@ -353,6 +407,8 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "smoke": cmd_smoke,
     "audit": cmd_audit,
     "jira-migrate": cmd_jira_migrate,
+    "lock": cmd_lock,
+    "unlock": cmd_unlock,
     "check": cmd_check,
     "drill": cmd_not_built,
     "decommission": cmd_not_built,

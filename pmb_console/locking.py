@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pmb_console.errors import LockHeld, ProviderError
+from pmb_console.errors import LockHeld, ProviderError, UsageError
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,28 @@ class LockHolder:
     action: str
     since: str
     reason: str = ""
+    lock_id: str = ""
+    deliberate: bool = False
+    """A lock taken on purpose (`pmb-console lock`), not by a running action."""
 
     def describe(self) -> str:
+        if self.deliberate:
+            why = f": {self.reason}" if self.reason else ""
+            return f"{self.operator} on {self.host} since {self.since} (lock {self.lock_id}{why})"
         return f"{self.operator} on {self.host} (pid {self.pid}) running {self.action} since {self.since}"
+
+
+def new_lock_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def refuse_for_deliberate(current: LockHolder | None, operator: str) -> None:
+    """A deliberate lock blocks every mutating action of anyone but its owner."""
+    if current is not None and current.deliberate and current.operator != operator:
+        raise LockHeld(
+            f"changes are locked by {current.describe()}",
+            f"ask {current.operator} to run `pmb-console unlock`, or `pmb-console unlock --force {current.lock_id}`",
+        )
 
 
 class Lock(ABC):
@@ -41,7 +61,31 @@ class Lock(ABC):
 
     @abstractmethod
     def holder(self) -> LockHolder | None:
-        """Who holds the lock now, or None."""
+        """Who holds the lock now (a running action first, else a deliberate lock), or None."""
+
+    @abstractmethod
+    def deliberate(self) -> LockHolder | None:
+        """The deliberate lock, if one is taken."""
+
+    @abstractmethod
+    def take(self, holder: LockHolder) -> LockHolder:
+        """Take a deliberate lock; raises LockHeld if someone else holds one."""
+
+    @abstractmethod
+    def release(self, lock_id: str | None, operator: str, *, force: bool = False) -> LockHolder:
+        """Release the deliberate lock: one's own, or another's with force and its id."""
+
+    @staticmethod
+    def check_release(current: LockHolder | None, lock_id: str | None, operator: str, force: bool) -> LockHolder:
+        if current is None:
+            raise UsageError("there is no deliberate lock to release")
+        if current.operator != operator and not force:
+            raise LockHeld(f"the lock is {current.describe()}",
+                           f"only {current.operator} can unlock it; or `pmb-console unlock --force {current.lock_id}`")
+        if force and current.operator != operator and lock_id != current.lock_id:
+            raise UsageError(f"--force needs the lock's id: {current.lock_id}",
+                             f"pmb-console unlock --force {current.lock_id}")
+        return current
 
 
 class FileLock(Lock):
@@ -49,6 +93,7 @@ class FileLock(Lock):
         self.dir = Path(state_dir)
         self.lock_path = self.dir / "console.lock"
         self.holder_path = self.dir / "lock-holder.json"
+        self.deliberate_path = self.dir / "deliberate-lock.json"
 
     def _open(self) -> int:
         try:
@@ -69,6 +114,7 @@ class FileLock(Lock):
 
     @contextmanager
     def hold(self, holder: LockHolder) -> Iterator[None]:
+        refuse_for_deliberate(self.deliberate(), holder.operator)
         fd = self._open()
         try:
             try:
@@ -102,6 +148,33 @@ class FileLock(Lock):
             except BlockingIOError:
                 return self._read_holder() or LockHolder("?", "?", 0, "?", "?")
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
+            return self.deliberate()
         finally:
             os.close(fd)
+
+    def deliberate(self) -> LockHolder | None:
+        try:
+            return LockHolder(**json.loads(self.deliberate_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def take(self, holder: LockHolder) -> LockHolder:
+        fd = self._open()  # the same flock serialises take/release with running actions
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            current = self.deliberate()
+            if current is not None and current.operator != holder.operator:
+                raise LockHeld(f"changes are already locked by {current.describe()}")
+            taken = LockHolder(**{**asdict(holder), "deliberate": True,
+                                  "lock_id": current.lock_id if current else new_lock_id()})
+            tmp = self.deliberate_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(taken)))
+            os.replace(tmp, self.deliberate_path)
+            return taken
+        finally:
+            os.close(fd)
+
+    def release(self, lock_id: str | None, operator: str, *, force: bool = False) -> LockHolder:
+        current = self.check_release(self.deliberate(), lock_id, operator, force)
+        self.deliberate_path.unlink(missing_ok=True)
+        return current
