@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 # What goes wrong inside PM Buddy when a release is bad: the error lines of a 5xx.
@@ -29,9 +28,10 @@ _STORM = (
 )
 
 
-def _stamp(t: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if t is None else t, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _stamp() -> str:
+    # Time of day to the millisecond, UTC: the date would eat a narrow log pane.
+    now = time.time()
+    return f"{time.strftime('%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
 
 
 class AppLog:
@@ -68,11 +68,12 @@ class AppLog:
         seconds: float,
         request_id: str,
     ) -> None:
+        # What matters first (status, route, time), as a narrow pane shows only the start.
         level = "INFO " if status < 500 else "WARN "
         self.write(
             [
-                f'{_stamp()} {level} {instance} {version} access {client} "{method} {path} HTTP/1.1" '
-                f"{status} {size}B {seconds * 1000:.0f}ms req={request_id}"
+                f"{_stamp()} {level} {instance} {status} {method} {path} {seconds * 1000:.0f}ms "
+                f"{size}B req={request_id} client={client} {version}"
             ]
         )
 
@@ -80,19 +81,19 @@ class AppLog:
         cause = random.choice(_FAILURES)
         self.write(
             [
-                f"{_stamp()} ERROR {instance} {version} app unhandled error in {method} {path} req={request_id}",
-                f"{_stamp()} ERROR {instance} {version} app   {cause}",
+                f"{_stamp()} ERROR {instance} unhandled error in {method} {path} req={request_id} {version}",
+                f"{_stamp()} ERROR {instance}   {cause}",
             ]
         )
 
     def event(self, level: str, instance: str, version: str, message: str) -> None:
-        self.write([f"{_stamp()} {level:<5} {instance} {version} app {message}"])
+        self.write([f"{_stamp()} {level:<5} {instance} {message} ({version})"])
 
     def storm(self, instance: str, version: str, count: int) -> None:
         now = _stamp()
         self.write(
             [
-                f"{now} WARN  {instance} {version} app "
+                f"{now} WARN  {instance} "
                 + random.choice(_STORM).format(
                     n=random.randint(1, 9), p=random.randint(1, 40), ms=random.randint(200, 900)
                 )

@@ -7,6 +7,7 @@ scrape metrics source, the action runner switching through the demo router.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -205,8 +206,14 @@ def test_logs_follow_each_color_and_storm(stack):
         while time.monotonic() < deadline and not {"blue", "green"} <= {ln.color for ln in lines}:
             time.sleep(0.1)
         assert {ln.color for ln in lines} >= {"blue", "green"}
-        access = [ln.text for ln in lines if ln.color == "blue" and " access " in ln.text]
-        assert access and '"GET /api/' in access[0] and "v1.0.0" in access[0]
+        access = [
+            ln.text for ln in lines if ln.color == "blue" and re.search(r" blue-\d \d{3} ", ln.text)
+        ]
+        assert (
+            access
+            and re.search(r" (GET|POST) /api/\S+ \d+ms ", access[0])
+            and "v1.0.0" in access[0]
+        )
 
         GameDay(stack).inject("green", "log-storm")
         with lock:
