@@ -203,11 +203,12 @@ class RdsSnapshotStore(SnapshotStore):
         }
         if label:
             tags[TAG_LABEL] = label[:256]
-        progress(f"creating snapshot {snapshot_id} of {self.instance_id}", 0.0)
+        source = self._snapshot_source(kind)
+        progress(f"creating snapshot {snapshot_id} of {source}", 0.0)
         self.api.call(
             "create_db_snapshot",
-            f"instance {self.instance_id}",
-            DBInstanceIdentifier=self.instance_id,
+            f"instance {source}",
+            DBInstanceIdentifier=source,
             DBSnapshotIdentifier=snapshot_id,
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
@@ -219,6 +220,22 @@ class RdsSnapshotStore(SnapshotStore):
             failed=lambda s: s is not None and s["Status"] in _SNAPSHOT_FAILED,
         )
         return self._info(raw)
+
+    def _snapshot_source(self, kind: str) -> str:
+        """The instance a snapshot is taken of: ours, except for a safety copy mid-restore.
+
+        Continuing a restore that stopped after the current instance was renamed aside,
+        the data as it was before the restore lives in the aside instance: that is what
+        a safety snapshot must hold.
+        """
+        pending = self.pending_restore() if kind == "safety" else None
+        if (
+            pending is not None
+            and self._describe_instance(self.instance_id) is None
+            and self._describe_instance(pending.aside_id) is not None
+        ):
+            return pending.aside_id
+        return self.instance_id
 
     def delete(self, snapshot_id: str) -> None:
         raw = self._describe_snapshot(snapshot_id)
@@ -270,10 +287,12 @@ class RdsSnapshotStore(SnapshotStore):
     def guards(self) -> list[StoreCheck]:
         pending = self.pending_restore()
         if pending is not None:
+            # Not a failure: the restore action continues it; anything else meets the
+            # instance as it is (possibly renamed aside) and says so.
             return [
                 StoreCheck(
-                    "no interrupted restore",
-                    False,
+                    "interrupted RDS restore",
+                    True,
                     f"a restore of {pending.instance_id} from {pending.snapshot_id} stopped before "
                     f"step {pending.next_step}; restore {pending.snapshot_id} again to continue it",
                 )

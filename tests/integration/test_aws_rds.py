@@ -285,9 +285,11 @@ def test_guards_name_the_instance_state_and_an_interrupted_restore(moto_aws, tmp
 
     assert "pmb-prod" not in instance_ids(moto_aws)  # renamed aside, restored not yet in place
     [interrupted] = store.guards()
-    assert (
-        not interrupted.ok and f"restore {snapshot.id} again to continue it" in interrupted.detail
-    )
+    assert interrupted.name == "interrupted RDS restore"
+    assert f"restore {snapshot.id} again to continue it" in interrupted.detail
     assert store.check(snapshot.id) == []  # continuing needs no check of the absent instance
+    pending = store.pending_restore()
+    safety = store.create("before continuing", kind="safety")
+    assert safety.database == pending.aside_id  # the data as it was before the restore
     store.restore(snapshot.id)  # the same restore again continues it
     assert "pmb-prod" in instance_ids(moto_aws) and store.pending_restore() is None
