@@ -31,6 +31,8 @@ MAX_LINE_CHARS = 4_000
 """Longer lines are cut: nobody reads past this on a terminal, and memory stays bounded."""
 CUT_MARK = " [… line cut]"
 READ_CHUNK = 1 << 20
+EMIT_BATCH = 200
+"""Lines handed over at once: well under the garbage collector's 700-allocation step."""
 PARTIAL_WAIT = 1.0
 """Seconds a line without its newline waits for the rest before it is shown as it is."""
 
@@ -130,9 +132,17 @@ class _ThreadedSource(LogSource):
         """Wake the reader thread out of whatever it is waiting on."""
 
     def _send(self, texts: list[str]) -> None:
-        if texts:
-            now = time.time()
-            self._emit([LogLine(now, self.name, self.color, text) for text in texts])
+        now = time.time()
+        # In small batches: a LogLine is then gone before the garbage collector's next
+        # pass, where thousands built into one list would be promoted to its oldest
+        # generation and make the full collections (long pauses in the UI) frequent.
+        for start in range(0, len(texts), EMIT_BATCH):
+            self._emit(
+                [
+                    LogLine(now, self.name, self.color, text)
+                    for text in texts[start : start + EMIT_BATCH]
+                ]
+            )
 
     def _say(self, text: str) -> None:
         """A line from the console itself about this source."""

@@ -2,8 +2,10 @@
 
 Stock `Log` and `RichLog` could not keep up with tens of thousands of lines a second
 without freezing or eating the keyboard (measured: see the project's facts file), so
-this widget keeps plain `LogLine`s in a bounded deque and draws only the rows on screen,
-one plain segment each, no Rich object kept per line. Sources call `feed()` from their
+this widget keeps each line as a (color, text) pair in a bounded deque and draws only
+the rows on screen, one plain segment each. Pairs of strings are not tracked by the
+garbage collector, so a full buffer costs a collection nothing to scan; Rich objects per
+line (RichLog's way) made collections the cause of long stalls. Sources call `feed()` from their
 own threads; the UI takes what arrived every 50 ms, so the screen is redrawn at most
 about twenty times a second however fast lines come.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from operator import attrgetter
+from operator import itemgetter
 
 from rich.segment import Segment
 from rich.style import Style
@@ -47,6 +49,10 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Drawn as they are, escapes and control characters would corrupt the screen."""
 
 
+Entry = tuple[str, str]
+"""(color, text) of one line, as kept."""
+
+
 class LineBuffer:
     """A bounded run of lines numbered from the first ever added.
 
@@ -55,7 +61,7 @@ class LineBuffer:
     """
 
     def __init__(self, max_lines: int) -> None:
-        self._lines: deque[LogLine] = deque(maxlen=max_lines)
+        self._lines: deque[Entry] = deque(maxlen=max_lines)
         self.added = 0
         """Lines ever added; the newest line is number added - 1."""
 
@@ -67,11 +73,11 @@ class LineBuffer:
         """Number of the oldest line still held."""
         return self.added - len(self._lines)
 
-    def extend(self, lines: list[LogLine]) -> None:
+    def extend(self, lines: list[Entry]) -> None:
         self._lines.extend(lines)
         self.added += len(lines)
 
-    def get(self, number: int) -> LogLine | None:
+    def get(self, number: int) -> Entry | None:
         index = number - self.first
         if 0 <= index < len(self._lines):
             return self._lines[index]
@@ -171,11 +177,11 @@ class LogTail(Widget, can_focus=True):
         self._all = LineBuffer(max_lines)
         self._shown = self._all
         """The lines the filter lets through (the same buffer when there is no filter)."""
-        self._inbox: deque[LogLine] = deque(maxlen=max_lines)
+        self._inbox: deque[tuple[float, str, str]] = deque(maxlen=max_lines)
         self._inbox_lock = threading.Lock()
         self._arrived = 0
         """Lines fed since the last drain, including any the bounded inbox let go."""
-        self._held: deque[LogLine] = deque(maxlen=max_lines)
+        self._held: deque[Entry] = deque(maxlen=max_lines)
         self._held_count = 0
         self._paused = False
         self._top: int | None = None
@@ -208,9 +214,12 @@ class LogTail(Widget, can_focus=True):
 
         The inbox is bounded like the buffer: if the UI stalls, the oldest lines go first.
         """
+        # Taken apart here, in the source's thread: the LogLines die at once instead of
+        # living until the next drain (long enough to be promoted to the oldest GC generation).
+        timed = [(line.time, line.color, line.text) for line in lines]
         with self._inbox_lock:
-            self._inbox.extend(lines)
-            self._arrived += len(lines)
+            self._inbox.extend(timed)
+            self._arrived += len(timed)
 
     def set_filter(self, pattern: str) -> bool:
         """Show only lines matching a regular expression (case-insensitive unless it has
@@ -232,7 +241,7 @@ class LogTail(Widget, can_focus=True):
             self._filter = compiled
             self._filter_error = ""
             self._shown = LineBuffer(self.max_lines)
-            self._shown.extend([line for line in self._all if compiled.search(line.text)])
+            self._shown.extend([entry for entry in self._all if compiled.search(entry[1])])
         self._top = None
         self.post_message(self.Filtered(self, pattern, len(self._shown)))
         self.refresh()
@@ -304,23 +313,24 @@ class LogTail(Widget, can_focus=True):
             arrived, self._arrived = self._arrived, 0
         # Several sources feed one inbox: put their lines back in the order they were read.
         batch.sort(key=_by_time)
+        entries = [(color, text) for _, color, text in batch]
         if self._paused:
-            self._held.extend(batch)
+            self._held.extend(entries)
             self._held_count += arrived
             self._refresh_status()
             return
         top_before = self._top_line()
-        self._take(batch)
+        self._take(entries)
         if self._top is None or self._top_line() != top_before:
             self.refresh()
         else:
             self._refresh_status()  # scrolled back: only "N newer lines" changed
 
-    def _take(self, batch: list[LogLine]) -> None:
-        self._all.extend(batch)
+    def _take(self, entries: list[Entry]) -> None:
+        self._all.extend(entries)
         if self._filter is not None:
             search = self._filter.search
-            self._shown.extend([line for line in batch if search(line.text)])
+            self._shown.extend([entry for entry in entries if search(entry[1])])
 
     # --- scrolling -------------------------------------------------------------------
 
@@ -370,16 +380,17 @@ class LogTail(Widget, can_focus=True):
             return Strip.blank(width, self._style("base"))
         return self._line_strip(line, width)
 
-    def _line_strip(self, line: LogLine, width: int) -> Strip:
-        tag_style = self._style(line.color if line.color in _TAGGED else "other")
-        text = _printable(line.text[: 2 * width])
-        if ERROR_LINE.search(line.text):
+    def _line_strip(self, entry: Entry, width: int) -> Strip:
+        color, line = entry
+        tag_style = self._style(color if color in _TAGGED else "other")
+        text = _printable(line[: 2 * width])
+        if ERROR_LINE.search(line):
             text_style = self._style("error")
-        elif WARNING_LINE.search(line.text):
+        elif WARNING_LINE.search(line):
             text_style = self._style("warning")
         else:
             text_style = self._style("base")
-        segments = [Segment(f"{line.color[:5]:<5} ", tag_style), Segment(text, text_style)]
+        segments = [Segment(f"{color[:5]:<5} ", tag_style), Segment(text, text_style)]
         return Strip(segments).adjust_cell_length(width, text_style)
 
     def _status_strip(self, width: int) -> Strip:
@@ -416,7 +427,7 @@ class LogTail(Widget, can_focus=True):
 
 
 _TAGGED = frozenset({"blue", "green", "lb", "db", "other"})
-_by_time = attrgetter("time")
+_by_time = itemgetter(0)
 
 
 def _printable(text: str) -> str:
