@@ -153,8 +153,8 @@ class PmbConsoleApp(App[int]):
     @property
     def main(self) -> MainScreen | None:
         """The main screen while it is up (not while the app is closing)."""
-        if self._stopping.is_set():
-            return None
+        if self._stopping.is_set() or not self.is_running:
+            return None  # closing: messages still queued must not touch a screen being removed
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen) and screen.is_attached:
                 return screen
