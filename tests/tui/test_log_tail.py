@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult
 
 from pmb_console.providers.base import LogLine
@@ -270,3 +271,20 @@ async def test_the_buffer_is_bounded_and_keeps_the_newest_lines():
         await pilot.press("space")
         await pilot.press("home")
         assert shown_texts(tail)[0] == "line 1950"
+
+
+async def test_the_mouse_wheel_scrolls_and_a_smaller_terminal_still_shows_the_newest():
+    app = TailApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tail = app.query_one(LogTail)
+        tail.feed(numbered(0, 100))
+        await drained(pilot)
+        tail.post_message(events.MouseScrollUp(tail, 5, 5, 0, -1, 0, False, False, False))
+        await pilot.pause()
+        assert shown_texts(tail)[-1] == "line 96"
+        tail.post_message(events.MouseScrollDown(tail, 5, 5, 0, 1, 0, False, False, False))
+        await pilot.pause()
+        assert tail.following
+        await pilot.resize_terminal(80, 6)
+        await pilot.pause()
+        assert shown_texts(tail) == [f"line {n}" for n in range(95, 100)]

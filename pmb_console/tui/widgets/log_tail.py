@@ -4,10 +4,10 @@ Stock `Log` and `RichLog` could not keep up with tens of thousands of lines a se
 without freezing or eating the keyboard (measured: see the project's facts file), so
 this widget keeps each line as a (color, text) pair in a bounded deque and draws only
 the rows on screen, one plain segment each. Pairs of strings are not tracked by the
-garbage collector, so a full buffer costs a collection nothing to scan; Rich objects per
-line (RichLog's way) made collections the cause of long stalls. Sources call `feed()` from their
-own threads; the UI takes what arrived every 50 ms, so the screen is redrawn at most
-about twenty times a second however fast lines come.
+garbage collector, so a full buffer costs a collection nothing to scan, where objects
+kept per line (RichLog's way) made collections the cause of long stalls. Sources call
+`feed()` from their own threads; the UI takes what arrived every 50 ms, so the screen
+is redrawn at most about twenty times a second however fast lines come.
 
 The bottom row says what the tail is doing (following, paused with N lines held,
 scrolled back, the filter and how many lines match), so a paused screen can never be
@@ -34,7 +34,6 @@ from pmb_console.providers.base import LogLine
 
 DRAIN_INTERVAL = 0.05
 """Seconds between two takes of the inbox: at most this late, at most 20 redraws a second."""
-TAG_WIDTH = 6
 SCROLL_STEP = 3
 
 ERROR_LINE = re.compile(
@@ -291,11 +290,11 @@ class LogTail(Widget, can_focus=True):
     def action_oldest(self) -> None:
         self._scroll_to(self._shown.first)
 
-    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
         self.action_older(SCROLL_STEP)
 
-    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
         self.action_newer(SCROLL_STEP)
 
