@@ -91,6 +91,8 @@ def _labelset(labels: Mapping[str, str], drop: str = "") -> LabelSet:
 
 
 def _checked(value: float, what: str) -> float:
+    # prometheus_client reads "12" as an int; figures are floats whichever parser read them.
+    value = float(value)
     if math.isnan(value):
         raise MetricsFormatError(f"{what} is NaN")
     if value < 0:
