@@ -166,6 +166,10 @@ class DemoInstance:
             )
             self._thread.start()
 
+    def interrupt(self) -> None:
+        """Cut short the requests in progress (the first step of stopping)."""
+        self._stopping.set()
+
     def stop(self) -> None:
         """Stop listening and close every connection; in-flight requests are cut short."""
         with self._lifecycle:
@@ -221,7 +225,8 @@ class DemoInstance:
         # Real work takes time: a few ms to tens of ms, a bad release adds its own.
         work = min(random.lognormvariate(-3.7, 0.5), 0.4) + faults.extra_latency_s
         if self._stopping.wait(work):
-            return  # the instance is going away; the connection is being closed anyway
+            req.close_connection = True  # going away: the client learns at once, not at its timeout
+            return
         if faults.error_share and random.random() < faults.error_share:
             status = random.choice((500, 500, 500, 503))
             payload: Any = {"error": "internal server error", "request_id": request_id}

@@ -141,6 +141,9 @@ class DemoStack:
                 return
             self._stopped = True
         atexit.unregister(self.stop)
+        everyone = [i for c in self.instances.values() for i in c]
+        for inst in everyone:
+            inst.interrupt()  # a latency spike must not hold the exit up
         # The load first (its requests end), then the checks, then the servers.
         for part in reversed(self._parts):
             try:
@@ -148,7 +151,7 @@ class DemoStack:
             except Exception:
                 pass  # one part failing to stop must not keep the others running
         # An instance taken down by a fault is not in a stopping state; make sure.
-        for inst in (i for c in self.instances.values() for i in c):
+        for inst in everyone:
             inst.stop()
         for log in self._logs.values():
             log.close()
