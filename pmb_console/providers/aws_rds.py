@@ -309,6 +309,16 @@ class RdsSnapshotStore(SnapshotStore):
             return [f"instance {self.instance_id} is {current['DBInstanceStatus']}"]
         return []
 
+    def restore_steps(self, snapshot_id: str) -> tuple[str, ...]:
+        """What `restore` will do, in words, for plans and confirmation screens."""
+        return (
+            f"restore {snapshot_id} into a new instance beside {self.instance_id} "
+            "(same class, subnet group, security groups, parameter group, port)",
+            "wait until the new instance is available",
+            f"rename {self.instance_id} aside to {self.instance_id}-before-<time> (kept, not deleted)",
+            f"rename the new instance to {self.instance_id}: the endpoint then serves the restored data",
+        )
+
     def pending_restore(self) -> RestorePlan | None:
         """The restore that was started and not finished, if any."""
         plan = self.journal.load()

@@ -131,6 +131,7 @@ def test_restore_renames_the_restored_instance_into_place(moto_aws, tmp_path):
     assert store.pending_restore() is None
     assert snapshot.id in result.detail and plan["aside_id"] in result.detail
     assert [s.split(":")[0] for s in steps if s.startswith("step")][:1] == ["step 1/4"]
+    assert len(store.restore_steps(snapshot.id)) == len(plan["steps"]) == 4
 
 
 def test_interrupted_restore_is_seen_and_continued(moto_aws, tmp_path):

@@ -1,0 +1,171 @@
+"""Switch, rollback, snapshot and restore through the ActionRunner on AWS providers.
+
+Everything goes through `bootstrap(config).runner.run(...)`, as the CLI and the console
+do, and is asserted by reading AWS state back through boto3.
+"""
+
+from __future__ import annotations
+
+import pytest
+from botocore.stub import Stubber
+
+from pmb_console.actions.base import Confirmation
+from pmb_console.actions.database import RestoreAction, SnapshotAction
+from pmb_console.actions.traffic import RollbackAction, SwitchAction
+from pmb_console.bootstrap import bootstrap
+from pmb_console.errors import ExitCode
+from tests.fixtures.moto import (
+    aws_config,
+    listener_weights,
+    make_alb,
+    make_rds_instance,
+    make_weighted_records,
+    record_weights,
+)
+
+pytestmark = pytest.mark.aws
+
+
+@pytest.fixture
+def colors(http_server):
+    """Both colors' health endpoints answering 200, on a real local HTTP server."""
+    for name in ("blue-1", "green-1"):
+        http_server.route(f"/{name}/healthz", {"status": "ok"})
+    return {
+        color: {
+            "instances": [
+                {"name": f"{color}-1", "health_url": f"{http_server.url}/{color}-1/healthz"}
+            ]
+        }
+        for color in ("blue", "green")
+    }
+
+
+def services_for(moto_aws, tmp_path, colors, **sections):
+    ctx = bootstrap(aws_config(moto_aws, tmp_path, colors=colors, **sections))
+    return ctx
+
+
+def run(ctx, action, typed=""):
+    return ctx.runner.run(action, Confirmation.yes(typed))
+
+
+def alb_services(moto_aws, tmp_path, colors, world):
+    alb = {"listener_arn": world.listener_arn, "target_groups": world.target_groups}
+    return services_for(moto_aws, tmp_path, colors, traffic={"provider": "alb", "alb": alb})
+
+
+def test_alb_switch_and_rollback_through_the_runner(moto_aws, tmp_path, colors):
+    world = make_alb(moto_aws)
+    ctx = alb_services(moto_aws, tmp_path, colors, world)
+
+    switched = run(ctx, SwitchAction("green"))
+
+    assert switched.status == "succeeded", switched.message
+    assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 0, "pmb-green": 100}
+    assert "green target group has healthy targets" in [g.name for g in switched.guards]
+
+    rolled_back = run(ctx, RollbackAction())
+
+    assert rolled_back.status == "succeeded", rolled_back.message
+    assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 100, "pmb-green": 0}
+    outcomes = [
+        (r["action"], r["outcome"]) for r in ctx.audit.records() if r["outcome"] != "started"
+    ]
+    assert outcomes == [("switch", "succeeded"), ("rollback", "succeeded")]
+
+
+def test_alb_gradual_weight_through_the_runner(moto_aws, tmp_path, colors):
+    world = make_alb(moto_aws)
+    ctx = alb_services(moto_aws, tmp_path, colors, world)
+
+    outcome = run(ctx, SwitchAction("green", weight=10))
+
+    assert outcome.status == "succeeded", outcome.message
+    assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 90, "pmb-green": 10}
+    assert outcome.verification.state["live"] == "split"
+
+
+def test_alb_switch_to_a_group_without_healthy_targets_is_refused(moto_aws, tmp_path, colors):
+    world = make_alb(moto_aws, targets={"blue": 2, "green": 0})
+    ctx = alb_services(moto_aws, tmp_path, colors, world)
+
+    outcome = run(ctx, SwitchAction("green"))
+
+    assert (outcome.status, outcome.exit_code) == ("refused", ExitCode.REFUSED)
+    assert (
+        "green target group has healthy targets: pmb-green: no registered targets"
+        in outcome.message
+    )
+    assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 100, "pmb-green": 0}
+
+
+def test_stubbed_throttling_fails_the_switch_with_words_and_changes_nothing(
+    moto_aws, tmp_path, colors
+):
+    """moto never throttles: botocore's Stubber answers the listener read with Throttling."""
+    world = make_alb(moto_aws)
+    ctx = alb_services(moto_aws, tmp_path, colors, world)
+    client = ctx.router.client
+    health = client.describe_target_health(TargetGroupArn=world.target_groups["green"])
+    stub = Stubber(client)
+    stub.add_response(
+        "describe_target_health", {"TargetHealthDescriptions": health["TargetHealthDescriptions"]}
+    )
+    stub.add_client_error("describe_listeners", "Throttling", "Rate exceeded", 400)
+
+    with stub:
+        outcome = run(ctx, SwitchAction("green"))
+
+    assert (outcome.status, outcome.exit_code) == ("failed", ExitCode.FAILED)
+    assert outcome.message.startswith("AWS is throttling DescribeListeners")
+    assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 100, "pmb-green": 0}
+
+
+def test_route53_switch_and_rollback_through_the_runner(moto_aws, tmp_path, colors):
+    world = make_weighted_records(moto_aws, ttl=300)
+    r53 = {"hosted_zone_id": world.hosted_zone_id, "record_name": world.record_name}
+    ctx = services_for(moto_aws, tmp_path, colors, traffic={"provider": "route53", "route53": r53})
+
+    switched = run(ctx, SwitchAction("green"))
+
+    assert switched.status == "succeeded", switched.message
+    assert record_weights(moto_aws, world.hosted_zone_id) == {"blue": 0, "green": 100}
+    assert "up to 300 s" in switched.verification.state["detail"]
+
+    rolled_back = run(ctx, RollbackAction())
+
+    assert rolled_back.status == "succeeded", rolled_back.message
+    assert record_weights(moto_aws, world.hosted_zone_id) == {"blue": 100, "green": 0}
+
+
+def test_rds_snapshot_and_restore_through_the_runner(moto_aws, tmp_path, colors):
+    make_rds_instance(moto_aws)
+    ctx = services_for(
+        moto_aws, tmp_path, colors, database={"provider": "rds", "rds": {"instance_id": "pmb-prod"}}
+    )
+    rds = moto_aws.client("rds")
+
+    taken = run(ctx, SnapshotAction("before v1.1.0"))
+
+    assert taken.status == "succeeded", taken.message
+    snapshot_id = taken.result["snapshot_id"]
+    assert rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"][0][
+        "Status"
+    ] == ("available")
+
+    wrong_name = run(ctx, RestoreAction(snapshot_id), typed="staging")
+    assert wrong_name.status == "not-confirmed"
+
+    restored = run(ctx, RestoreAction(snapshot_id), typed="production")
+
+    assert restored.status == "succeeded", restored.message
+    instances = {i["DBInstanceIdentifier"]: i for i in rds.describe_db_instances()["DBInstances"]}
+    assert "pmb-prod" in instances and len(instances) == 2
+    tags = rds.list_tags_for_resource(ResourceName=instances["pmb-prod"]["DBInstanceArn"])[
+        "TagList"
+    ]
+    assert {"Key": "pmb-console:restored-from", "Value": snapshot_id} in tags
+    safety = restored.result["safety_snapshot_id"]
+    safety_of = rds.describe_db_snapshots(DBSnapshotIdentifier=safety)["DBSnapshots"][0]
+    assert safety_of["DBInstanceIdentifier"] == "pmb-prod"  # taken before the restore began
