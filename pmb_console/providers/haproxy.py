@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -98,13 +99,20 @@ class RuntimeApi:
     def _exchange(self, payload: bytes) -> bytes:
         where = self.address.text
         try:
+            deadline = time.monotonic() + self.timeout
             with socket.socket(self.address.family, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout)
                 sock.connect(self.address.target)
                 sock.sendall(payload)
                 chunks = []
+                # The timeout bounds the whole answer, not each read: a peer that trickles
+                # bytes must not hold an operator past it.
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    sock.settimeout(left)
                 return b"".join(chunks)
         except FileNotFoundError:
             raise ProviderError(

@@ -61,7 +61,7 @@ class HealthChecker:
             return self._failed(instance, color, started, f"no answer within {self.timeout:g} s")
         except httpx.ConnectError as exc:
             return self._failed(instance, color, started, f"cannot connect: {_reason(exc)}")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return self._failed(instance, color, started, f"{type(exc).__name__}: {_reason(exc)}")
         latency_ms = (time.monotonic() - started) * 1000
         ok = 200 <= response.status_code < 300

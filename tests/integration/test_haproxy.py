@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,41 @@ def test_silent_past_the_timeout(haproxy, tmp_path):
 
     assert "did not answer within 0.3 s" in err.value.message
     assert_unchanged(haproxy)
+
+
+def test_a_trickling_answer_is_cut_at_the_timeout(haproxy, tmp_path):
+    # A real listener that answers one byte every 50 ms and never finishes.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            for _ in range(60):  # gives up after 3 s, so a regression fails rather than hangs
+                if stop.wait(0.05):
+                    return
+                try:
+                    conn.sendall(b"#")
+                except OSError:
+                    return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    port = listener.getsockname()[1]
+    started = time.monotonic()
+    try:
+        router = router_for(
+            haproxy, tmp_path, runtime_api=f'"tcp://127.0.0.1:{port}"', timeout="0.3"
+        )
+        with pytest.raises(ProviderError) as err:
+            router.read()
+    finally:
+        stop.set()
+        listener.close()
+
+    assert time.monotonic() - started < 1.5
+    assert "did not answer within 0.3 s" in err.value.message
 
 
 def test_unknown_backend(haproxy, tmp_path):
