@@ -28,6 +28,13 @@ from pmb_console.providers.metrics_scrape import ScrapeMetricsSource
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0)
 
 
+class Server(ThreadingHTTPServer):
+    # http.server's default backlog of 5 drops the SYNs of a poll's concurrent
+    # connections, and the kernel retries them a second later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class App:
     """What one instance exposes: a registry like a real app's, and how it misbehaves."""
 
@@ -88,8 +95,7 @@ class Fleet:
                 self.wfile.write(body)
 
         self.handler = Handler
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
