@@ -24,6 +24,7 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
+    Key("help", "question_mark", "help", "Help", "List every key and what it does"),
     Key(
         "switch",
         "s",
@@ -74,7 +75,6 @@ KEYS: tuple[Key, ...] = (
         "Follow the newest log lines again",
         show=False,
     ),
-    Key("help", "question_mark", "help", "Help", "List every key and what it does"),
     Key("quit", "q", "quit_console", "Quit", "Quit (asks first while an action runs)"),
 )
 

@@ -86,6 +86,10 @@ class MainScreen(Screen[None]):
             yield AuditFeed(id="audit")
         yield Footer()
 
+    def on_resize(self) -> None:
+        # Narrow terminals: keys packed tightly so `?` and the palette stay on screen.
+        self.query_one(Footer).compact = self.size.width < 120
+
     def on_mount(self) -> None:
         self.query_one("#runbook").border_title = "Runbook (c: sign off)"
         self.query_one("#logs").border_title = "Logs"

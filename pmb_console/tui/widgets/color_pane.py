@@ -52,13 +52,15 @@ def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(at))
 
 
-def instance_line(inst: InstanceMetrics, now: float) -> Text:
+def instance_line(inst: InstanceMetrics, now: float, width: int = 10) -> Text:
+    """One instance in one short line: up/SLOW with the scrape's age, or DOWN since when and why."""
+    name = inst.name if len(inst.name) <= width else inst.name[: width - 1] + "…"
     if not inst.up:
         since = f" since {_clock(inst.down_since)}" if inst.down_since else ""
-        return Text(f"✘ {inst.name:<14} DOWN  {inst.error or 'unreachable'}{since}", style="bold")
-    state = "SLOW" if inst.slow else "up  "
+        return Text(f"✘ {name:<{width}} DOWN{since}: {inst.error or 'unreachable'}", style="bold")
+    state = "SLOW" if inst.slow else "up"
     return Text(
-        f"{'◐' if inst.slow else '✔'} {inst.name:<14} {state}  scraped {_age(now - inst.scraped_at)} ago"
+        f"{'◐' if inst.slow else '✔'} {name:<{width}} {state:<4} scraped {_age(now - inst.scraped_at)} ago"
     )
 
 
@@ -81,6 +83,8 @@ class MetricRow(Horizontal):
             self.query_one(".metric-value", Static).update(value)
         self.set_class(breached, "-breached")
         spark = self.query_one(Sparkline)
+        if len(history) < 2:
+            history = []  # one point would draw as a full bar: say nothing until there is a trend
         if list(spark.data or []) != history:
             spark.data = history
 
@@ -195,7 +199,10 @@ class ColorPane(Vertical):
         if self.metrics_fault:
             self._update(".pane-breaches", f"metrics unavailable: {self.metrics_fault}")
         else:
-            self._update(".pane-breaches", "\n".join(f"BREACH {b}" for b in breaches))
+            within = f"ok: errors ≤ {cfg.error_rate_threshold * 100:g}%, p95 ≤ {cfg.p95_threshold_ms:g} ms"
+            self._update(
+                ".pane-breaches", "\n".join(f"BREACH {b}" for b in breaches) if breaches else within
+            )
         self.query_one(".pane-breaches", Static).set_class(
             bool(breaches or self.metrics_fault), "-breached"
         )
@@ -214,8 +221,9 @@ class ColorPane(Vertical):
         ordered = sorted(cm.instances, key=lambda i: (i.up and not i.slow, i.name))
         up = sum(1 for i in cm.instances if i.up)
         text = Text(f"instances: {up} up · {len(cm.instances) - up} down\n")
+        width = min(14, max(len(i.name) for i in ordered[:MAX_INSTANCE_ROWS]))
         for inst in ordered[:MAX_INSTANCE_ROWS]:
-            line = instance_line(inst, self.now)
+            line = instance_line(inst, self.now, width)
             if not inst.up:
                 line.stylize("dim")
             text.append_text(line)
