@@ -1,8 +1,8 @@
 """End-to-end wall time of `pmb-console switch --to COLOR --yes` against a live HAProxy.
 
 Side by side in the same run, a minimal Python script makes the same runtime-API calls
-(read for the router's guard, for the plan, again under the lock, before sending; one
-line of `set`; read back) and
+(read for the router's guard, for the plan, again under the lock, before sending; the
+line of `set` that adds traffic, the line that takes it away; read back) and
 nothing else: no config, no health check, no audit. The ratio of the medians says what
 pmb-console's own overhead costs an operator at 3 a.m.; the target is 3 or less.
 
@@ -46,8 +46,8 @@ SOCKET, target = sys.argv[1], sys.argv[2]
 other = "blue" if target == "green" else "green"
 for _ in range(4):  # router guard, plan, plan again under the lock, check before sending
     send("show servers state BACKEND")
-send(f"set server BACKEND/{target} state ready; set server BACKEND/{target} weight 100; "
-     f"set server BACKEND/{other} weight 0")
+send(f"set server BACKEND/{target} state ready; set server BACKEND/{target} weight 100")
+send(f"set server BACKEND/{other} weight 0")
 state = send("show servers state BACKEND")  # read back
 """.replace("BACKEND", BACKEND)
 

@@ -2,8 +2,13 @@
 
 The runtime API takes one command line per connection (several commands joined by ";")
 and closes the connection once it has answered every one; each answer ends with an
-empty line. Every `set` of a change goes out in a single line, so HAProxy applies the
-whole change between two requests and never leaves traffic half-moved by our doing.
+empty line. A change goes out in at most two lines: first every server that must carry
+more traffic is made ready and given its weight, and only once HAProxy has accepted all
+of that do the others lose theirs. HAProxy carries on past a refused command within a
+line, so one line holding both halves could lower the live color after refusing to
+raise the new one (a backend with a static `balance` algorithm does exactly that), and
+leave nothing serving. Between the two lines, for about a millisecond, both colors
+carry traffic; both passed the health guard.
 
 Weights set through the runtime API are lost when HAProxy reloads its config unless a
 server-state file is used, so nothing here is cached: `read` asks every time.
@@ -243,19 +248,27 @@ class HaproxyRouter(TrafficRouter):
                 "nothing was changed",
                 "fix [traffic.haproxy] servers, or check whether HAProxy's config was reloaded",
             )
-        commands = change_commands(self.backend, current, desired)
-        if not commands:
+        grow, shrink = change_commands(self.backend, current, desired)
+        if not grow and not shrink:
             progress("HAProxy already shows the planned weights", 1.0)
             return
-        progress(f"sending {len(commands)} change(s) to HAProxy in one line", None)
+        if grow:
+            progress(f"HAProxy: {len(grow)} change(s) that add traffic", None)
+            self._send_changes(grow, "nothing was taken from the servers that carry traffic now")
+        if shrink:
+            progress(f"HAProxy: {len(shrink)} change(s) that take traffic away", None)
+            self._send_changes(shrink, "the new servers already carry traffic; run status")
+        progress("HAProxy accepted the change", 1.0)
+
+    def _send_changes(self, commands: list[str], consequence: str) -> None:
         answers = self.api.send(commands)
         failures = [(cmd, ans) for cmd, ans in zip(commands, answers, strict=True) if ans.strip()]
         if failures:
             said = "; ".join(f"`{cmd}`: {ans.strip().splitlines()[0]}" for cmd, ans in failures)
             raise ProviderError(
-                f"HAProxy refused part of the change: {said}", _hint_for(failures[0][1])
+                f"HAProxy refused part of the change ({said}); {consequence}",
+                _hint_for(failures[0][1]),
             )
-        progress("HAProxy accepted the change", 1.0)
 
 
 def _hint_for(answer: str) -> str:
@@ -263,10 +276,10 @@ def _hint_for(answer: str) -> str:
         return "the runtime API socket needs `level admin` in HAProxy's `stats socket` line"
     if "No such server" in answer:
         return "fix [traffic.haproxy] servers to name the backend's servers"
-    if "backend" in answer.lower():
-        return "fix [traffic.haproxy] backend to name a backend of HAProxy's config"
-    if "static" in answer.lower():
+    if "static LB algorithm" in answer:
         return "use a dynamic `balance` algorithm (roundrobin, leastconn) in that backend"
+    if "No such backend" in answer or "Can't find backend" in answer:
+        return "fix [traffic.haproxy] backend to name a backend of HAProxy's config"
     return _CONFIG_HINT
 
 
@@ -366,11 +379,14 @@ def _spread(total: int, count: int) -> list[int]:
     return [base + 1] * extra + [base] * (count - extra)
 
 
-def change_commands(backend: str, current: TrafficState, desired: TrafficState) -> list[str]:
-    """The runtime-API commands that turn `current` into `desired`, in a safe order.
+def change_commands(
+    backend: str, current: TrafficState, desired: TrafficState
+) -> tuple[list[str], list[str]]:
+    """The runtime-API commands that turn `current` into `desired`, as two lines.
 
-    Servers are made ready and given weight before others lose theirs, so that even a
-    request arriving between two commands of the line finds a server to go to.
+    The first line makes servers ready and raises weights; the second lowers weights and
+    parks servers. Sent in that order, no moment leaves the backend with less capacity
+    than before, and a refusal of the first line leaves the live color untouched.
     """
     now = {s.name: s for s in current.servers}
     readies, raises, lowers, parks = [], [], [], []
@@ -384,4 +400,4 @@ def change_commands(backend: str, current: TrafficState, desired: TrafficState) 
         if have is None or have.weight != want.weight:
             grows = have is None or want.weight > have.weight
             (raises if grows else lowers).append(f"set server {target} weight {want.weight}")
-    return readies + raises + lowers + parks
+    return readies + raises, lowers + parks

@@ -287,6 +287,33 @@ def test_refusal_from_haproxy_is_reported_with_its_words(haproxy, tmp_path):
     assert_unchanged(haproxy)
 
 
+def test_a_static_algorithm_refusing_the_new_weight_leaves_the_live_color_serving(
+    color_servers, tmp_path
+):
+    # HAProxy refuses runtime weights under `balance static-rr`; it must not get as far as
+    # taking blue's weight away (one line with both halves would: HAProxy carries on).
+    from tests.fixtures.haproxy import HAPROXY, Haproxy
+
+    if HAPROXY is None:
+        pytest.skip("haproxy is not installed")
+
+    class StaticHaproxy(Haproxy):
+        def _config(self) -> str:
+            return super()._config().replace("balance roundrobin", "balance static-rr")
+
+    proxy = StaticHaproxy(color_servers, tmp_path, tmp_path)
+    try:
+        router = router_for(proxy, tmp_path)
+        with pytest.raises(ProviderError) as err:
+            switch(router, {"blue": 0, "green": 100})
+        assert "static LB algorithm" in err.value.message
+        assert "nothing was taken" in err.value.message
+        assert "dynamic `balance` algorithm" in err.value.hint
+        assert proxy.requests(4) == {"blue": 4}
+    finally:
+        proxy.stop()
+
+
 def test_bad_runtime_api_address_is_a_usage_error(haproxy, tmp_path):
     with pytest.raises(UsageError) as err:
         router_for(haproxy, tmp_path, runtime_api='"/run/haproxy.sock"')

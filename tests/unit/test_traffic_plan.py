@@ -141,20 +141,27 @@ def test_a_tiny_share_over_many_servers_is_still_exact():
 # --- the commands sent -------------------------------------------------------------------
 
 
-def test_commands_ready_and_raise_the_target_before_lowering_the_other():
+def test_commands_add_traffic_first_then_take_it_away():
     current = state([(100, "ready")], [(0, "maint")])
     after = desired_state(current, {"blue": 0, "green": 100})
-    assert change_commands("be", current, after) == [
-        "set server be/green-1 state ready",
-        "set server be/green-1 weight 100",
-        "set server be/blue-1 weight 0",
-    ]
+    assert change_commands("be", current, after) == (
+        ["set server be/green-1 state ready", "set server be/green-1 weight 100"],
+        ["set server be/blue-1 weight 0"],
+    )
+
+
+def test_a_split_that_only_moves_weight_between_colors():
+    current = state([(100, "ready")], [(0, "ready")])
+    after = desired_state(current, {"blue": 75, "green": 25})
+    assert change_commands("be", current, after) == (
+        ["set server be/green-1 weight 25"],
+        ["set server be/blue-1 weight 75"],
+    )
 
 
 def test_nothing_to_send_when_already_there():
-    assert (
-        change_commands("be", BLUE_LIVE, desired_state(BLUE_LIVE, {"blue": 100, "green": 0})) == []
-    )
+    unchanged = desired_state(BLUE_LIVE, {"blue": 100, "green": 0})
+    assert change_commands("be", BLUE_LIVE, unchanged) == ([], [])
 
 
 # --- rollback's target -------------------------------------------------------------------
