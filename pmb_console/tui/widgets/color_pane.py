@@ -142,10 +142,13 @@ class ColorPane(Vertical):
         self._show_title()
 
     def watch_metrics(self, cm: ColorMetrics | None) -> None:
-        if cm is not None:
-            self.history["rps"].append(cm.requests_per_second or 0.0)
-            self.history["err"].append((cm.error_rate or 0.0) * 100)
-            self.history["p95"].append(cm.p95_ms or 0.0)
+        if cm is not None:  # an unknown figure (no rate yet, no scrape) is a gap, not a zero
+            if cm.requests_per_second is not None:
+                self.history["rps"].append(cm.requests_per_second)
+            if cm.error_rate is not None:
+                self.history["err"].append(cm.error_rate * 100)
+            if cm.p95_ms is not None:
+                self.history["p95"].append(cm.p95_ms)
         self._show_metrics()
 
     def watch_metrics_fault(self) -> None:
