@@ -16,8 +16,9 @@ from pmb_console.errors import ProviderError
 from pmb_console.providers.base import ProgressFn, SnapshotInfo, SnapshotStore, StoreCheck
 
 if TYPE_CHECKING:
+    from pmb_console.actions.migration_lint import LintReport
     from pmb_console.bootstrap import Services
-    from pmb_console.providers.migrations import Migrator
+    from pmb_console.providers.migrations import MigrationFile, Migrator
 
 
 def list_snapshots(ctx: Services) -> list[SnapshotInfo]:
@@ -220,6 +221,7 @@ class MigrateAction(Action):
 
     def __init__(self) -> None:
         self._migrator: Migrator | None = None
+        self._lint: tuple[tuple[tuple[str, str], ...], LintReport] | None = None
 
     def migrator(self, ctx: Services) -> Migrator:
         if self._migrator is None:
@@ -228,17 +230,19 @@ class MigrateAction(Action):
             self._migrator = Migrator(ctx.config)
         return self._migrator
 
+    def lint(self, files: list[MigrationFile]) -> LintReport:
+        """squawk's findings on these files, classified; linted once per content."""
+        from pmb_console.actions.migration_lint import lint_files
+
+        key = tuple((f.name, f.sha256) for f in files)
+        if self._lint is None or self._lint[0] != key:
+            self._lint = (key, lint_files([f.path for f in files]))
+        return self._lint[1]
+
     def guards(self, ctx: Services) -> list[GuardResult]:
-        changed = self.migrator(ctx).changed()
-        if not changed:
-            return [
-                GuardResult(
-                    "applied migrations unchanged",
-                    True,
-                    "every applied file matches its recorded sha256",
-                )
-            ]
-        return [
+        migrator = self.migrator(ctx)
+        changed = migrator.changed()
+        guards = [
             GuardResult(
                 "applied migrations unchanged",
                 False,
@@ -247,14 +251,24 @@ class MigrateAction(Action):
                 "(put a new file after it instead of editing an applied one)",
             )
             for c in changed
+        ] or [
+            GuardResult(
+                "applied migrations unchanged",
+                True,
+                "every applied file matches its recorded sha256",
+            )
         ]
+        return guards + lint_guards(self.lint(migrator.pending()))
 
     def plan(self, ctx: Services) -> Plan:
         migrator = self.migrator(ctx)
         pending = migrator.pending()
+        # Recorded with the release: the rollback assessment reads whether rolling this
+        # release back needs a database restore.
         data = {
             "directory": str(migrator.directory),
             "files": [{"name": f.name, "sha256": f.sha256} for f in pending],
+            "lint": self.lint(pending).as_dict(ctx.config.release.version),
         }
         if not pending:
             return Plan(
@@ -283,11 +297,20 @@ class MigrateAction(Action):
             try:
                 seconds = migrator.apply(file, ctx.config.console.operator, progress)
             except ProviderError as exc:
-                raise ProviderError(
-                    exc.message + _so_far(applied, planned[index + 1 :]), exc.hint
-                ) from None
+                message, hint = exc.message + _so_far(applied, planned[index + 1 :]), exc.hint
+                invalid = _invalid_indexes(migrator)
+                if invalid:
+                    names = ", ".join(i.describe() for i in invalid)
+                    message += f"; invalid index(es) left in the database: {names}"
+                    hint = (
+                        "drop each with DROP INDEX CONCURRENTLY before running migrate again "
+                        f"(PostgreSQL keeps them up to date but never uses them); {hint}"
+                    )
+                raise ProviderError(message, hint) from None
             applied.append({"name": name, "duration_s": round(seconds, 3)})
-        return {"applied": applied}
+        lint = plan.data.get("lint", {})
+        return {"applied": applied, "release": lint.get("release", ""),
+                "rollback": lint.get("rollback", "")}
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
         recorded = {m.name: m.sha256 for m in self.migrator(ctx).applied()}
@@ -299,7 +322,47 @@ class MigrateAction(Action):
         return Verification(True, f"recorded as applied: {names}", state)
 
     def read_back(self, ctx: Services) -> dict[str, Any]:
-        return {"applied": [m.name for m in self.migrator(ctx).applied()]}
+        migrator = self.migrator(ctx)
+        return {
+            "applied": [m.name for m in migrator.applied()],
+            "invalid_indexes": [i.describe() for i in _invalid_indexes(migrator)],
+        }
+
+
+def lint_guards(report: LintReport) -> list[GuardResult]:
+    """The lint as guards: a finding that breaks the old version fails; the rest inform."""
+    from pmb_console.actions.migration_lint import ADVICE, BREAKS
+
+    breaking = report.breaking
+    guards = [
+        GuardResult(
+            "old version keeps working",
+            not breaking,
+            "; ".join(f"{f.where} {f.rule}: {f.why} — instead: {f.instead}" for f in breaking)
+            + f" ({report.rollback})"
+            if breaking
+            else f"no pending migration breaks the old version ({report.summary()})",
+        )
+    ]
+    others = [f for f in report.findings if f.kind not in (BREAKS, ADVICE)]
+    if others:
+        guards.append(
+            GuardResult(
+                "locks and unreviewed statements (not blocking)",
+                True,
+                "; ".join(f"{f.where} {f.rule} ({f.kind_title}): {f.why} — instead: {f.instead}"
+                          for f in others),
+            )
+        )
+    return guards
+
+
+def _invalid_indexes(migrator: Migrator) -> list[Any]:
+    """Invalid indexes, or none when the database cannot be asked (the failure is said already)."""
+    try:
+        return migrator.invalid_indexes()
+    except ProviderError:
+        return []
 
 
 def _so_far(applied: list[dict[str, Any]], not_run: list[tuple[str, str]]) -> str:

@@ -6,6 +6,11 @@ line of the statement that failed even when PostgreSQL reports no position (a
 constraint violation, a lock timeout). Applied files are recorded, with their sha256, in
 `pmb_schema_migrations`; a recorded file whose content later changed is refused, because
 the database no longer matches what the file now says.
+
+A file holding a statement PostgreSQL cannot run inside a transaction (CREATE INDEX
+CONCURRENTLY, VACUUM) runs outside one, statement by statement: such a file can stop part
+way, which the error then says. A failed CREATE INDEX CONCURRENTLY leaves an invalid index
+behind; `invalid_indexes` names them.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 )
 """
 
+_OUTSIDE_TRANSACTION = re.compile(
+    r"^(CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b"
+    r"|DROP\s+INDEX\s+CONCURRENTLY\b"
+    r"|REINDEX\b[^;]*\bCONCURRENTLY\b"
+    r"|ALTER\s+TABLE\b[^;]*\bDETACH\s+PARTITION\b[^;]*\bCONCURRENTLY\b"
+    r"|VACUUM\b)",
+    re.I,
+)
+"""Statements PostgreSQL refuses inside a transaction block."""
+
 _TRANSACTION_CONTROL = re.compile(
     r"^(BEGIN|COMMIT|ROLLBACK|END|START\s+TRANSACTION|ABORT|SAVEPOINT|RELEASE)\b", re.I
 )
@@ -72,6 +87,18 @@ class ChangedMigration:
     name: str
     applied_sha256: str
     current_sha256: str
+
+
+@dataclass(frozen=True)
+class InvalidIndex:
+    """An index PostgreSQL keeps but does not use (pg_index.indisvalid is false)."""
+
+    schema: str
+    name: str
+    table: str
+
+    def describe(self) -> str:
+        return f"{self.schema}.{self.name} on {self.table}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +148,22 @@ class Migrator:
             if f.name in recorded and recorded[f.name].sha256 != f.sha256
         ]
 
+    def invalid_indexes(self) -> list[InvalidIndex]:
+        """Indexes left invalid, typically by a CREATE INDEX CONCURRENTLY that failed."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """
+                SELECT n.nspname, c.relname, t.relname
+                  FROM pg_index i
+                  JOIN pg_class c ON c.oid = i.indexrelid
+                  JOIN pg_class t ON t.oid = i.indrelid
+                  JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE NOT i.indisvalid
+                 ORDER BY 1, 2
+                """
+            ).fetchall()
+        return [InvalidIndex(*row) for row in rows]
+
     # --- doing ---------------------------------------------------------------------
 
     def apply(
@@ -141,6 +184,8 @@ class Migrator:
         text = sql.decode("utf-8")
         statements = split_statements(text)
         _refuse_transaction_control(file, statements)
+        if runs_outside_transaction(statements):
+            return self._apply_outside_transaction(file, statements, operator, progress)
         started = time.monotonic()
         with self._connect() as conn:
             conn.execute(_CREATE_TABLE)
@@ -178,19 +223,78 @@ class Migrator:
         progress(f"{file.name}: applied in {duration:.2f} s", 1.0)
         return duration
 
+    def _apply_outside_transaction(
+        self,
+        file: MigrationFile,
+        statements: list[Statement],
+        operator: str,
+        progress: ProgressFn,
+    ) -> float:
+        """Run a file holding e.g. CREATE INDEX CONCURRENTLY: each statement commits alone."""
+        started = time.monotonic()
+        done = 0
+        with connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout) as conn:
+            conn.execute(_CREATE_TABLE)
+            # A session lock, since there is no transaction to hold one; released on close.
+            conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+            try:
+                self._set_timeouts(conn, local=False)
+                if conn.execute(f"SELECT 1 FROM {TABLE} WHERE name = %s", (file.name,)).fetchone():
+                    raise ProviderError(
+                        f"migration {file.name} was applied meanwhile by someone else",
+                        "run migrate again to see what is still pending",
+                    )
+                for number, statement in enumerate(statements, start=1):
+                    progress(
+                        f"{file.name}: statement {number} of {len(statements)} (line {statement.line}, "
+                        "outside a transaction)",
+                        (number - 1) / len(statements),
+                    )
+                    try:
+                        self._run(conn, file, statement)
+                    except ProviderError as exc:
+                        kept = (
+                            f"the {done} statement(s) before line {statement.line} were applied and "
+                            "stay (this file runs outside a transaction)"
+                            if done
+                            else "nothing of it was applied"
+                        )
+                        raise ProviderError(
+                            exc.message,
+                            f"{kept}; no later file ran; fix the file (IF NOT EXISTS makes a rerun "
+                            "safe) and run migrate again",
+                        ) from None
+                    done += 1
+                duration = time.monotonic() - started
+                conn.execute(
+                    f"INSERT INTO {TABLE} (name, sha256, duration_s, operator) VALUES (%s, %s, %s, %s)",
+                    (file.name, file.sha256, duration, operator),
+                )
+            except psycopg.OperationalError as exc:
+                raise ProviderError(
+                    f"migration {file.name}: lost the database connection: {redact(str(exc).strip())}",
+                    "this file runs outside a transaction, so part of it may have been applied; "
+                    "check the database",
+                ) from None
+            finally:
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+        progress(f"{file.name}: applied in {duration:.2f} s", 1.0)
+        return duration
+
     # --- helpers -------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection:
         return connect(self.dsn, connect_timeout=self.connect_timeout)
 
-    def _set_timeouts(self, conn: psycopg.Connection) -> None:
+    def _set_timeouts(self, conn: psycopg.Connection, *, local: bool = True) -> None:
         for setting, value, key in (
             ("lock_timeout", self.lock_timeout, "lock_timeout"),
             ("statement_timeout", self.statement_timeout, "statement_timeout"),
         ):
             try:
                 with conn.transaction():  # a savepoint, so a bad value reads as a config error
-                    conn.execute("SELECT set_config(%s, %s, true)", (setting, value))
+                    conn.execute("SELECT set_config(%s, %s, %s)", (setting, value, local))
             except psycopg.errors.InvalidParameterValue as exc:
                 raise ProviderError(
                     f"[database] {key} = {value!r} is not a PostgreSQL duration: {exc.diag.message_primary}",
@@ -225,6 +329,11 @@ def _applied(conn: psycopg.Connection) -> list[AppliedMigration]:
         f"SELECT name, sha256, applied_at, duration_s, operator FROM {TABLE} ORDER BY name"
     ).fetchall()
     return [AppliedMigration(*row) for row in rows]
+
+
+def runs_outside_transaction(statements: list[Statement]) -> bool:
+    """Does the file hold a statement PostgreSQL cannot run inside a transaction block?"""
+    return any(_OUTSIDE_TRANSACTION.match(s.text.lstrip()) for s in statements)
 
 
 def _refuse_transaction_control(file: MigrationFile, statements: list[Statement]) -> None:
