@@ -80,7 +80,7 @@ def color_metrics(color: str, step: int) -> ColorMetrics:
                 p95_ms=40.0,
             ),
         )
-        return ColorMetrics("blue", 0.0, 0.0, 40.0, instances, NOW)
+        return ColorMetrics("blue", 0.0, 0.0, 40.0, instances, at(step))
     error_rate = 0.004 + 0.012 * step
     instances = (
         InstanceMetrics(
@@ -101,7 +101,12 @@ def color_metrics(color: str, step: int) -> ColorMetrics:
             down_since=NOW - 95,
         ),
     )
-    return ColorMetrics("green", 61.0 + step, error_rate, 180.0 + 40 * step, instances, NOW)
+    return ColorMetrics("green", 61.0 + step, error_rate, 180.0 + 40 * step, instances, at(step))
+
+
+def at(step: int) -> float:
+    """Rounds 10 s apart, the last one now: each fills one sparkline bucket."""
+    return NOW - 10 * (8 - step)
 
 
 def snapshot_app(theme: str = "pmb-dark") -> PmbConsoleApp:
@@ -130,7 +135,7 @@ p95_threshold_ms = 500
 async def show_fixed_reading(pilot) -> None:
     app = pilot.app
     app.post_message(SystemsRead(SystemsReading(TRAFFIC, None, AUDIT, None)))
-    for step in range(8):  # one round at a time: a newer round replaces a queued one
+    for step in range(9):  # one round at a time: a newer round replaces a queued one
         app.post_message(MetricsRead({c: color_metrics(c, step) for c in ("blue", "green")}))
         await pilot.pause(0.05)
     await pilot.pause(0.3)

@@ -21,6 +21,13 @@ from pmb_console.config import MetricsConfig
 from pmb_console.providers.base import ColorMetrics, InstanceMetrics
 
 HISTORY_SECONDS = 300
+SPARK_POINTS = 30
+"""Each sparkline point is the worst value of a 10-second bucket. Drawing only closed
+buckets repaints a sparkline once every 10 s instead of every poll, which keeps an idle
+console's terminal traffic low (a shared screen over SSH)."""
+BUCKET_SECONDS = HISTORY_SECONDS / SPARK_POINTS
+FRESH_SECONDS = 3.0
+"""A scrape younger than this is shown as "just now", so the row does not tick every second."""
 MAX_INSTANCE_ROWS = 6
 """Instances listed by name; the rest are counted (problems are listed first)."""
 
@@ -41,11 +48,18 @@ def local_breaches(cm: ColorMetrics, cfg: MetricsConfig) -> list[str]:
 
 def _age(seconds: float) -> str:
     seconds = max(0.0, seconds)
+    if seconds < FRESH_SECONDS:
+        return "just now"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _ago(seconds: float) -> str:
+    age = _age(seconds)
+    return age if age == "just now" else f"{age} ago"
 
 
 def _clock(at: float) -> str:
@@ -60,7 +74,7 @@ def instance_line(inst: InstanceMetrics, now: float, width: int = 10) -> Text:
         return Text(f"✘ {name:<{width}} DOWN{since}: {inst.error or 'unreachable'}", style="bold")
     state = "SLOW" if inst.slow else "up"
     return Text(
-        f"{'◐' if inst.slow else '✔'} {name:<{width}} {state:<4} scraped {_age(now - inst.scraped_at)} ago"
+        f"{'◐' if inst.slow else '✔'} {name:<{width}} {state:<4} scraped {_ago(now - inst.scraped_at)}"
     )
 
 
@@ -117,10 +131,11 @@ class ColorPane(Vertical):
         self.version = version
         self.metrics_config = metrics_config
         self.breaches = breaches
-        size = max(2, int(HISTORY_SECONDS / metrics_config.interval))
         self.history: dict[str, deque[float]] = {
-            k: deque(maxlen=size) for k in ("rps", "err", "p95")
+            k: deque(maxlen=SPARK_POINTS) for k in ("rps", "err", "p95")
         }
+        self._bucket: dict[str, list[float]] = {k: [] for k in self.history}
+        self._bucket_id: int | None = None
         self._texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -142,14 +157,26 @@ class ColorPane(Vertical):
         self._show_title()
 
     def watch_metrics(self, cm: ColorMetrics | None) -> None:
-        if cm is not None:  # an unknown figure (no rate yet, no scrape) is a gap, not a zero
-            if cm.requests_per_second is not None:
-                self.history["rps"].append(cm.requests_per_second)
-            if cm.error_rate is not None:
-                self.history["err"].append(cm.error_rate * 100)
-            if cm.p95_ms is not None:
-                self.history["p95"].append(cm.p95_ms)
+        if cm is not None:
+            self._collect(cm)
         self._show_metrics()
+
+    def _collect(self, cm: ColorMetrics) -> None:
+        """Add a round to the open 10-second bucket; close it into the history when time moves on."""
+        bucket_id = int((cm.at or time.time()) // BUCKET_SECONDS)
+        if self._bucket_id is not None and bucket_id != self._bucket_id:
+            for key, values in self._bucket.items():
+                if values:
+                    self.history[key].append(max(values))
+                    values.clear()
+        self._bucket_id = bucket_id
+        # An unknown figure (no rate yet, no scrape) is a gap, not a zero.
+        if cm.requests_per_second is not None:
+            self._bucket["rps"].append(cm.requests_per_second)
+        if cm.error_rate is not None:
+            self._bucket["err"].append(cm.error_rate * 100)
+        if cm.p95_ms is not None:
+            self._bucket["p95"].append(cm.p95_ms)
 
     def watch_metrics_fault(self) -> None:
         self._show_metrics()
