@@ -324,6 +324,51 @@ class JiraConfig(Model):
     """Column names in the target table."""
 
 
+class DeployConfig(Model):
+    provision_command: list[str] = []
+    """argv that provisions a color, e.g. ["terraform", "apply", "-auto-approve", "-var", "color={color}"];
+    {color} and {version} are replaced."""
+    deploy_command: list[str] = []
+    """argv that deploys [release] version to a color, e.g. ["kubectl", "apply", "-f", "green.yaml"]."""
+    decommission_command: list[str] = []
+    """argv that takes the old color down; empty: its weight is set to 0 and its servers out."""
+    command_timeout: float = Field(default=1800.0, gt=0)
+    """Seconds a provision, deploy or decommission command may run before it is stopped."""
+    version_key: str = "release.version"
+    """Dotted key in each instance's /healthz JSON holding the version it runs."""
+    version_metric: str = ""
+    """Else: a metric whose label (version_label) holds the version, e.g. pmb_build_info."""
+    version_label: str = "version"
+    """The label of version_metric holding the version."""
+
+
+class MonitorConfig(Model):
+    window_minutes: float = Field(default=60.0, gt=0)
+    """How long the new color is watched after the switch before blue may be decommissioned."""
+    breach_polls: int = Field(default=3, ge=1)
+    """Consecutive polls over a threshold before a breach is raised."""
+    auto_rollback: bool = False
+    """On a breach, roll traffic back without asking (recorded with the reason)."""
+    extend_minutes: float = Field(default=15.0, gt=0)
+    """Minutes one press of "extend" adds to the window."""
+
+
+class SmokeCheck(Model):
+    path: str
+    """Path requested from the color's base_url, e.g. /api/health."""
+    status: int = Field(default=200, ge=100, le=599)
+    """The HTTP status expected."""
+    text: str = ""
+    """Text the body must contain; empty: any body."""
+
+
+class SmokeConfig(Model):
+    checks: list[SmokeCheck] = []
+    """The HTTP checks run against a color before it takes traffic."""
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds each check may take."""
+
+
 class Config(Model):
     console: ConsoleConfig = ConsoleConfig()
     release: ReleaseConfig = ReleaseConfig()
@@ -337,6 +382,9 @@ class Config(Model):
     logs: LogsConfig = LogsConfig()
     audit: AuditConfig = AuditConfig()
     jira: JiraConfig = JiraConfig()
+    deploy: DeployConfig = DeployConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    smoke: SmokeConfig = SmokeConfig()
     keymap: dict[str, str] = {}
     """Rebind console keys by binding id, e.g. rollback = "ctrl+r"."""
 
