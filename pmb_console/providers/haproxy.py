@@ -149,7 +149,8 @@ class RuntimeApi:
 
 def _split_answers(text: str) -> list[str]:
     """Each command's answer ends with an empty line; an empty answer is just that line."""
-    answers, current = [], []
+    answers: list[str] = []
+    current: list[str] = []
     for line in text.split("\n"):
         if line == "":
             answers.append("\n".join(current))
@@ -172,8 +173,9 @@ class HaproxyRouter(TrafficRouter):
         self.backend = self.settings.backend
         self.api = RuntimeApi(self.settings.runtime_api, self.settings.timeout)
         self.colors = {
-            name: color for color in COLORS for name in self.settings.servers.get(color, [])
+            name: color for color in COLORS for name in self.settings.servers.get(color) or ()
         }
+        """Each configured server's color."""
 
     # reading ----------------------------------------------------------------------------
 
@@ -389,7 +391,10 @@ def change_commands(
     than before, and a refusal of the first line leaves the live color untouched.
     """
     now = {s.name: s for s in current.servers}
-    readies, raises, lowers, parks = [], [], [], []
+    readies: list[str] = []
+    raises: list[str] = []
+    lowers: list[str] = []
+    parks: list[str] = []
     for want in desired.servers:
         have = now.get(want.name)
         target = f"{backend}/{want.name}"
