@@ -56,13 +56,14 @@ class AlbRouter(TrafficRouter):
 
     def __init__(self, config: Config, *, client: Any = None) -> None:
         alb = config.traffic.alb
+        groups: dict[str, str] = {str(k): v for k, v in alb.target_groups.items()}
         problems = []
         if not alb.listener_arn:
             problems.append(
                 Problem(config.source, "traffic.alb.listener_arn", "the ARN of the ALB listener")
             )
         for color in COLORS:
-            if not alb.target_groups.get(color):
+            if not groups.get(color):
                 problems.append(
                     Problem(
                         config.source,
@@ -73,7 +74,7 @@ class AlbRouter(TrafficRouter):
         if problems:
             raise ConfigError(problems)
         self.listener_arn = alb.listener_arn
-        self.target_groups: dict[str, str] = {c: alb.target_groups[c] for c in COLORS}
+        self.target_groups = {c: groups[c] for c in COLORS}
         self._aws = config.aws
         self._client = client
         self._api: AwsApi | None = None

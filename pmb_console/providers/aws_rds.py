@@ -15,6 +15,7 @@ happened rather than trusting the journal alone.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -157,7 +158,7 @@ class RdsSnapshotStore(SnapshotStore):
 
     # --- listing -----------------------------------------------------------------------
 
-    def list(self) -> list[SnapshotInfo]:
+    def list(self) -> builtins.list[SnapshotInfo]:
         """Manual and automated snapshots of the instance, newest first."""
         snapshots = [
             self._info(raw)
@@ -174,7 +175,7 @@ class RdsSnapshotStore(SnapshotStore):
         raw = self._describe_snapshot(snapshot_id)
         return self._info(raw) if raw else None
 
-    def expired(self, retention_days: int | None = None) -> list[SnapshotInfo]:
+    def expired(self, retention_days: int | None = None) -> builtins.list[SnapshotInfo]:
         """Snapshots this console took that are older than the retention period.
 
         Automated snapshots are left to RDS's own backup retention, and manual snapshots
@@ -260,7 +261,7 @@ class RdsSnapshotStore(SnapshotStore):
 
     # --- restoring ---------------------------------------------------------------------
 
-    def check(self, snapshot_id: str) -> list[str]:
+    def check(self, snapshot_id: str) -> builtins.list[str]:
         problems = []
         raw = self._describe_snapshot(snapshot_id)
         if raw is None:
@@ -284,7 +285,7 @@ class RdsSnapshotStore(SnapshotStore):
             problems.extend(self._instance_problems())
         return problems
 
-    def guards(self) -> list[StoreCheck]:
+    def guards(self) -> builtins.list[StoreCheck]:
         pending = self.pending_restore()
         if pending is not None:
             # Not a failure: the restore action continues it; anything else meets the
@@ -301,7 +302,7 @@ class RdsSnapshotStore(SnapshotStore):
         detail = "; ".join(problems) or f"{self.instance_id} is available"
         return [StoreCheck("RDS instance available", not problems, detail)]
 
-    def _instance_problems(self) -> list[str]:
+    def _instance_problems(self) -> builtins.list[str]:
         current = self._describe_instance(self.instance_id)
         if current is None:
             return [f"instance {self.instance_id} does not exist"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import replace
+from itertools import takewhile
 from typing import Any
 
 from pmb_console.config import Config
@@ -41,6 +42,7 @@ class Route53Router(TrafficRouter):
         insync_timeout: float = 300.0,
     ) -> None:
         r53 = config.traffic.route53
+        identifiers: dict[str, str] = {str(k): v for k, v in r53.set_identifiers.items()}
         problems = []
         if not r53.hosted_zone_id:
             problems.append(
@@ -51,7 +53,7 @@ class Route53Router(TrafficRouter):
                 Problem(config.source, "traffic.route53.record_name", "the record clients resolve")
             )
         for color in COLORS:
-            if not r53.set_identifiers.get(color):
+            if not identifiers.get(color):
                 problems.append(
                     Problem(
                         config.source,
@@ -64,7 +66,7 @@ class Route53Router(TrafficRouter):
         self.zone_id = r53.hosted_zone_id.split("/")[-1]
         self.record_name = _fqdn(r53.record_name)
         self.record_type = r53.record_type.upper()
-        self.set_identifiers: dict[str, str] = {c: r53.set_identifiers[c] for c in COLORS}
+        self.set_identifiers = {c: identifiers[c] for c in COLORS}
         self.poll_interval = poll_interval
         self.insync_timeout = insync_timeout
         self._aws = config.aws
@@ -107,14 +109,11 @@ class Route53Router(TrafficRouter):
             StartRecordName=self.record_name,
             StartRecordType=self.record_type,
         ):
-            for record in page.get("ResourceRecordSets", []):
-                if not self._is_ours(record):
-                    break  # records come sorted by name and type: ours are behind us
-                if "SetIdentifier" in record:
-                    by_identifier[record["SetIdentifier"]] = record
-            else:
-                continue
-            break
+            listed = page.get("ResourceRecordSets", [])
+            ours = list(takewhile(self._is_ours, listed))
+            by_identifier.update((r["SetIdentifier"], r) for r in ours if "SetIdentifier" in r)
+            if len(ours) < len(listed):
+                break  # records come sorted by name and type: the rest are not ours
         missing = [c for c in COLORS if self.set_identifiers[c] not in by_identifier]
         if missing:
             found = ", ".join(sorted(by_identifier)) or "none"

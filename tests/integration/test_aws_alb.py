@@ -228,3 +228,22 @@ def test_stubbed_server_error_on_modify_leaves_weights(moto_aws, tmp_path):
         router.apply(current, router.desired(current, {"blue": 0, "green": 100}), no_progress)
     assert caught.value.message.startswith("AWS answered 500 InternalFailure to ModifyListener")
     assert listener_weights(moto_aws, router.listener_arn) == {"pmb-blue": 100, "pmb-green": 0}
+
+
+def test_a_password_in_the_endpoint_url_is_never_printed(tmp_path, moto_aws):
+    world = make_alb(moto_aws)
+    cfg = aws_config(
+        moto_aws,
+        tmp_path,
+        traffic={
+            "provider": "alb",
+            "alb": {"listener_arn": world.listener_arn, "target_groups": world.target_groups},
+        },
+    )
+    leaky = cfg.aws.model_copy(update={"endpoint_url": "http://proxy:hunter2@127.0.0.1:9"})
+    router = AlbRouter(cfg, client=make_client(leaky, "elbv2", max_attempts=1))
+
+    with pytest.raises(ProviderError) as caught:
+        router.read()
+    assert "cannot reach the AWS endpoint" in caught.value.message
+    assert "hunter2" not in str(caught.value)
