@@ -172,9 +172,8 @@ class HaproxyRouter(TrafficRouter):
         self.settings: HaproxyConfig = config.traffic.haproxy
         self.backend = self.settings.backend
         self.api = RuntimeApi(self.settings.runtime_api, self.settings.timeout)
-        self.colors = {
-            name: color for color in COLORS for name in self.settings.servers.get(color) or ()
-        }
+        by_color = {str(color): names for color, names in self.settings.servers.items()}
+        self.colors = {name: color for color in COLORS for name in by_color.get(color, [])}
         """Each configured server's color."""
 
     # reading ----------------------------------------------------------------------------
