@@ -176,7 +176,9 @@ class LogTail(Widget, can_focus=True):
         self._all = LineBuffer(max_lines)
         self._shown = self._all
         """The lines the filter lets through (the same buffer when there is no filter)."""
-        self._inbox: deque[tuple[float, str, str]] = deque(maxlen=max_lines)
+        self._inbox: deque[tuple[float, list[Entry]]] = deque()
+        """Batches fed and not yet taken, with the time their first line was read."""
+        self._inbox_lines = 0
         self._inbox_lock = threading.Lock()
         self._arrived = 0
         """Lines fed since the last drain, including any the bounded inbox let go."""
@@ -211,14 +213,21 @@ class LogTail(Widget, can_focus=True):
     def feed(self, lines: list[LogLine]) -> None:
         """Hand in new lines; safe to call from any thread, cheap enough for any rate.
 
-        The inbox is bounded like the buffer: if the UI stalls, the oldest lines go first.
+        Lines of one batch were read together and stay together; batches from several
+        sources are put in the order they were read. The inbox is bounded like the
+        buffer: if the UI stalls, the oldest batches go first.
         """
+        if not lines:
+            return
         # Taken apart here, in the source's thread: the LogLines die at once instead of
         # living until the next drain (long enough to be promoted to the oldest GC generation).
-        timed = [(line.time, line.color, line.text) for line in lines]
+        entries = [(line.color, line.text) for line in lines]
         with self._inbox_lock:
-            self._inbox.extend(timed)
-            self._arrived += len(timed)
+            self._inbox.append((lines[0].time, entries))
+            self._inbox_lines += len(entries)
+            self._arrived += len(entries)
+            while self._inbox_lines - len(self._inbox[0][1]) >= self.max_lines:
+                self._inbox_lines -= len(self._inbox.popleft()[1])
 
     def set_filter(self, pattern: str) -> bool:
         """Show only lines matching a regular expression (case-insensitive unless it has
@@ -307,12 +316,13 @@ class LogTail(Widget, can_focus=True):
         with self._inbox_lock:
             if not self._inbox:
                 return
-            batch = list(self._inbox)
+            batches = list(self._inbox)
             self._inbox.clear()
+            self._inbox_lines = 0
             arrived, self._arrived = self._arrived, 0
-        # Several sources feed one inbox: put their lines back in the order they were read.
-        batch.sort(key=_by_time)
-        entries = [(color, text) for _, color, text in batch]
+        # Several sources feed one inbox: put their batches back in the order they were read.
+        batches.sort(key=_by_time)
+        entries = [entry for _, batch in batches for entry in batch]
         if self._paused:
             self._held.extend(entries)
             self._held_count += arrived
