@@ -161,3 +161,63 @@ def print_outcome(outcome: Any, as_json: bool = False) -> None:
         if "weights" in state:
             w = state["weights"]
             stream(f"  read back: live {state.get('live')} · blue {w.get('blue')}% · green {w.get('green')}%")
+
+
+# --- database safety: migration lint, backup policy, drills ----------------------------
+
+
+def format_lint(doc: dict[str, Any]) -> str:
+    if not doc.get("files"):
+        return "no migration files to lint"
+    lines = [f"Migration lint of {len(doc['files'])} file(s)" +
+             (f" for release {doc['release']}" if doc.get("release") else "") +
+             (f" ({doc['note']})" if doc.get("note") else "")]
+    for f in doc.get("findings", []):
+        lines.append(f"  {f['where']}  {f['kind_title'].upper()}  {f['rule']}")
+        lines.append(f"      {f['message']}")
+        lines.append(f"      why: {f['why']}")
+        lines.append(f"      instead: {f['instead']}")
+    counts = doc.get("counts", {})
+    lines.append(
+        f"{counts.get('breaks-old-version', 0)} break the old version · "
+        f"{counts.get('locks-table', 0)} lock or rewrite a table · "
+        f"{counts.get('unreviewed', 0)} unreviewed · {counts.get('advice', 0)} advice"
+    )
+    lines.append(f"rollback: {doc.get('rollback', '?')}")
+    return "\n".join(lines)
+
+
+def format_policy(doc: dict[str, Any]) -> str:
+    lines = [
+        f"Backup policy: newest snapshot younger than {doc['max_age_hours']:g} h, "
+        f"kept {doc['retention_days']} days",
+        f"  {'ok ' if doc['fresh'] else 'BAD'} newest: {doc['fresh_detail']}",
+    ]
+    for day in doc["days"]:
+        mark = "ok " if day["covered"] else "-- "
+        said = ", ".join(day["snapshots"]) if day["covered"] else "no snapshot"
+        lines.append(f"  {mark} {day['day']}  {said}")
+    if doc["expired"]:
+        lines.append(f"  expired (older than {doc['retention_days']} days; snapshots --prune deletes them):")
+        for s in doc["expired"]:
+            lines.append(f"      {s['id']}  {s['created_at'][:16]}  {s['kind']}  {s.get('label', '')}")
+    else:
+        lines.append("  nothing expired")
+    for s in doc.get("unusable", []):
+        lines.append(f"  unusable: {s['id']} ({s['status']})")
+    return "\n".join(lines)
+
+
+def format_drills(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return "no drill has run yet (pmb-console drill)"
+    rows = [f"{'WHEN':19}  {'SNAPSHOT':24} {'TOOK':>8}  RESULT"]
+    for r in records:
+        failed = next((p for p in r.get("phases", []) if not p.get("ok")), None)
+        result = "pass" if r.get("ok") else f"FAIL at {failed['name'] if failed else '?'}"
+        phases = " · ".join(f"{p['name']} {p['duration_s']:.2f} s" for p in r.get("phases", []))
+        rows.append(f"{str(r.get('time', ''))[:19]:19}  {str(r.get('snapshot_id')):24} "
+                    f"{r.get('duration_s', 0):>6.2f} s  {result}  ({phases})")
+        if failed:
+            rows.append(f"{'':21}{failed['detail']}")
+    return "\n".join(rows)

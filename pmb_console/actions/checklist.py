@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pmb_console.backup_policy import backup_status
 from pmb_console.errors import PmbError, UsageError
-from pmb_console.providers.base import SnapshotInfo
 
 if TYPE_CHECKING:
     from pmb_console.bootstrap import Services
@@ -136,20 +135,8 @@ def check_ci(ctx: Services) -> tuple[bool, str]:
     return True, f"{len(statuses) + len(runs)} checks successful on {sha[:12]}"
 
 
-def backup_status(snapshots: list[SnapshotInfo], max_age_hours: float, now: datetime | None = None) -> tuple[bool, str]:
-    """Is the newest snapshot younger than the limit? Shared with the backup policy view."""
-    now = now or datetime.now(UTC)
-    usable = [s for s in snapshots if s.status == "available"]
-    if not usable:
-        return False, "no snapshot exists"
-    newest = max(usable, key=lambda s: s.created_at)
-    hours = (now - newest.created_at).total_seconds() / 3600
-    if hours > max_age_hours:
-        return False, f"newest snapshot {newest.id} is {hours:.1f} h old (limit {max_age_hours:g} h)"
-    return True, f"{newest.id}, {hours:.1f} h old (limit {max_age_hours:g} h)"
-
-
 def check_snapshot(ctx: Services) -> tuple[bool, str]:
+    # The same code as the backup policy view, so the two never disagree.
     return backup_status(ctx.snapshots.list(), ctx.config.backup.max_age_hours)
 
 

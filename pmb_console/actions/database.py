@@ -369,3 +369,60 @@ def _so_far(applied: list[dict[str, Any]], not_run: list[tuple[str, str]]) -> st
     done = ", ".join(a["name"] for a in applied) or "none"
     skipped = ", ".join(name for name, _ in not_run) or "none"
     return f" (applied before it: {done}; not run: {skipped})"
+
+
+class PruneSnapshotsAction(Action):
+    """Delete the snapshots older than [backup] retention_days (never the newest usable one)."""
+
+    name = "prune"
+    title = "delete expired snapshots"
+    mutating = True
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def _expired(self, ctx: Services) -> list[SnapshotInfo]:
+        from pmb_console.backup_policy import expired_snapshots
+
+        return expired_snapshots(ctx.snapshots.list(), ctx.config.backup.retention_days)
+
+    def plan(self, ctx: Services) -> Plan:
+        days = ctx.config.backup.retention_days
+        expired = self._expired(ctx)
+        data = {"retention_days": days, "snapshots": [s.id for s in expired]}
+        if not expired:
+            return Plan(f"no snapshot is older than {days} days", data=data, nothing_to_do=True)
+        return Plan(
+            f"delete {len(expired)} snapshot(s) older than {days} days from {ctx.snapshots.describe_target()}",
+            tuple(
+                f"delete {s.id} ({s.kind}, taken {s.created_at:%Y-%m-%d %H:%M} UTC"
+                + (f", {s.label!r}" if s.label else "") + ")"
+                for s in expired
+            ),
+            data,
+        )
+
+    def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
+        planned: list[str] = plan.data["snapshots"]
+        deleted: list[str] = []
+        for number, snapshot_id in enumerate(planned, start=1):
+            progress(f"deleting {snapshot_id} ({number} of {len(planned)})", (number - 1) / len(planned))
+            try:
+                ctx.snapshots.delete(snapshot_id)
+            except ProviderError as exc:
+                raise ProviderError(
+                    f"{exc.message} (deleted before it: {', '.join(deleted) or 'none'})",
+                    exc.hint or "run snapshots --prune again to retry the rest",
+                ) from None
+            deleted.append(snapshot_id)
+        return {"deleted": deleted}
+
+    def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
+        listed = {s.id for s in ctx.snapshots.list()}
+        still = [i for i in result["deleted"] if i in listed]
+        state = {"deleted": result["deleted"], "remaining": len(listed)}
+        if still:
+            return Verification(False, f"still listed after deletion: {', '.join(still)}", state)
+        return Verification(
+            True, f"{len(result['deleted'])} expired snapshot(s) gone; {len(listed)} remain", state
+        )

@@ -23,10 +23,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmb_console.providers.migrations import runs_outside_transaction, split_statements
 from pmb_console.providers.squawk import SquawkFinding, run_squawk
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
 
 BREAKS = "breaks-old-version"
 LOCKS = "locks-table"
@@ -73,11 +76,19 @@ def _gone(what: str) -> RuleMeaning:
         f"stop using the {what} in this release and drop it in a later one",
     )
 
-_TIMEOUTS = _locks(
+_SET_TIMEOUTS = (
+    "SET lock_timeout and statement_timeout at the top of the file (the console also sets "
+    "[database] lock_timeout and statement_timeout, but other tools running the file do not)"
+)
+_LOCK_TIMEOUT = _locks(
     "without lock_timeout, a statement waiting for its lock makes every later query on the "
     "table queue behind it, so both colors stall",
-    "SET lock_timeout and statement_timeout at the top of the file (the console also sets "
-    "[database] lock_timeout and statement_timeout, but other tools running the file do not)",
+    _SET_TIMEOUTS,
+)
+_STATEMENT_TIMEOUT = _locks(
+    "without statement_timeout, a slow statement holds its locks for as long as it runs, and "
+    "both colors wait on them",
+    _SET_TIMEOUTS,
 )
 _NOT_VALID = _locks(
     "checking the existing rows scans the whole table while writes to it are blocked",
@@ -182,9 +193,16 @@ RULES: dict[str, RuleMeaning] = {
         "every column using the domain is checked while the tables are locked",
         "put the check on the columns as NOT VALID constraints and validate them later",
     ),
-    "require-timeout-settings": _TIMEOUTS,
-    "require-lock-timeout": _TIMEOUTS,
-    "require-statement-timeout": _TIMEOUTS,
+    "require-timeout-settings": _LOCK_TIMEOUT,
+    "require-lock-timeout": _LOCK_TIMEOUT,
+    "require-statement-timeout": _STATEMENT_TIMEOUT,
+    # --- advice: harmless to the running versions ------------------------------------------
+    "prefer-robust-stmts": RuleMeaning(
+        ADVICE,
+        "harmless to the running versions, but a file that stops part way cannot simply be run "
+        "again",
+        "IF EXISTS / IF NOT EXISTS on each statement, so a rerun after a failure succeeds",
+    ),
 }
 
 _ADVICE_WHY = "does not affect the running versions; it makes the schema or the file sturdier"
@@ -347,3 +365,34 @@ def last_lint(records: Iterable[dict[str, Any]], release: str) -> dict[str, Any]
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
+
+
+def lint_pending(ctx: Services) -> tuple[LintReport, dict[str, Any]]:
+    """`migrate --lint-only`: lint what migrate would run, and record it with the release.
+
+    When the database cannot be read (a CI machine, say), every file is linted instead,
+    and the document says so.
+    """
+    from pmb_console.errors import ProviderError
+    from pmb_console.providers.migrations import Migrator
+
+    migrator = Migrator(ctx.config)
+    note = ""
+    try:
+        files = migrator.pending()
+    except ProviderError as exc:
+        if not migrator.directory.is_dir():
+            raise
+        files = migrator.files()
+        note = f"the database could not be read ({exc.message}), so every file was linted"
+    report = lint_files([f.path for f in files])
+    doc = {**report.as_dict(ctx.config.release.version), "note": note}
+    ctx.runner.record_event(
+        "migration-lint",
+        outcome="breaks-old-version" if report.breaking else "ok",
+        message=report.summary(),
+        release=ctx.config.release.version,
+        environment=ctx.config.console.environment,
+        lint=doc,
+    )
+    return report, doc

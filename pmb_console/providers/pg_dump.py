@@ -188,31 +188,53 @@ class PgDumpSnapshotStore(SnapshotStore):
         return problems
 
     def restore(self, snapshot_id: str, progress: ProgressFn = no_progress) -> RestoreResult:
-        problems = self.check(snapshot_id)
-        if problems:
-            raise ProviderError(
-                f"snapshot {snapshot_id} cannot be restored: {'; '.join(problems)}",
-                "choose another snapshot (pmb-console snapshots)",
-            )
+        return self.restore_into(self.dsn, snapshot_id, progress)
+
+    def restore_into(
+        self,
+        dsn: str,
+        snapshot_id: str,
+        progress: ProgressFn = no_progress,
+        *,
+        checked: bool = False,
+        count_rows: bool = True,
+    ) -> RestoreResult:
+        """Restore a snapshot into the database `dsn` names (the production one, or a drill's).
+
+        `checked`: the caller has just verified the checksum, so it is not read twice.
+        `count_rows`: count the rows afterwards and compare them with the manifest.
+        """
+        if not checked:
+            problems = self.check(snapshot_id)
+            if problems:
+                raise ProviderError(
+                    f"snapshot {snapshot_id} cannot be restored: {'; '.join(problems)}",
+                    "choose another snapshot (pmb-console snapshots)",
+                )
         pg_restore = self._program(self.pg_restore_program, "pg_restore")
         path = self._manifest_path(snapshot_id)
-        assert path is not None  # check() passed, so the id is well formed
+        if path is None or not path.exists():
+            raise ProviderError(f"no snapshot {snapshot_id!r} in {self.backup_dir}", "")
         manifest = _read_manifest(path)
         dump = self.backup_dir / manifest["file"]
-        env, dbname = child_env_and_dbname(self.dsn)
+        env, dbname = child_env_and_dbname(dsn)
         total = _toc_entries(pg_restore, dump, env)
         started = time.monotonic()
         argv = [pg_restore, "--clean", "--if-exists", f"--jobs={self.jobs}", "--verbose"]
         if dbname:
             argv.append(f"--dbname={dbname}")
         else:
-            argv.append(f"--dbname={_one_value(self._connect, 'SELECT current_database()')}")
+            argv.append(
+                f"--dbname={_one_value(lambda: self._connect(dsn), 'SELECT current_database()')}"
+            )
         argv.append(str(dump))
-        progress(f"pg_restore: restoring {snapshot_id} into {describe(self.dsn)}", 0.0)
+        progress(f"pg_restore: restoring {snapshot_id} into {describe(dsn)}", 0.0)
         self._run_restore(argv, env, total, progress)
         restored_in = time.monotonic() - started
+        if not count_rows:
+            return RestoreResult(snapshot_id=snapshot_id, duration_s=round(restored_in, 3))
         progress("pg_restore: done; counting rows to compare with the manifest", None)
-        with self._connect() as conn:
+        with self._connect(dsn) as conn:
             counts = table_row_counts(conn, prefixed(progress, "pg_restore: "))
         expected: dict[str, int] = manifest.get("table_row_counts", {})
         mismatches = row_count_mismatches(expected, counts)
@@ -244,8 +266,24 @@ class PgDumpSnapshotStore(SnapshotStore):
 
     # --- helpers -------------------------------------------------------------------
 
-    def _connect(self) -> psycopg.Connection:
-        return connect(self.dsn, connect_timeout=self.connect_timeout)
+    def _connect(self, dsn: str | None = None) -> psycopg.Connection:
+        return connect(self.dsn if dsn is None else dsn, connect_timeout=self.connect_timeout)
+
+    def server_identity(self, dsn: str | None = None) -> tuple[str, str]:
+        """(the cluster's system identifier, the database's name), as the server says them.
+
+        Two DSNs written differently (a host name and its address, a socket and localhost)
+        reach the same database exactly when these are equal. The identifier is "" when
+        this login may not read it.
+        """
+        with self._connect(dsn) as conn:
+            database = _one(conn, "SELECT current_database()")
+            try:
+                system = _one(conn, "SELECT system_identifier::text FROM pg_control_system()")
+            except psycopg.errors.InsufficientPrivilege:
+                conn.rollback()
+                system = ""
+        return system, database
 
     @contextmanager
     def _exported_snapshot(self) -> Iterator[tuple[psycopg.Connection, str]]:
