@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("snapshots", "list database snapshots, newest first")
     p.add_argument("--json", action="store_true")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--policy", action="store_true", help="the backup policy: newest age, days covered, expired")
+    g.add_argument("--prune", action="store_true", help="delete snapshots older than [backup] retention_days")
+    p.add_argument("--yes", action="store_true", help="with --prune: do not ask for confirmation")
 
     p = add("restore", "restore the database from a snapshot (destructive)")
     p.add_argument("snapshot_id")
@@ -93,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("drill", "restore drill into the drill target database")
     p.add_argument("--snapshot", default=None)
+    p.add_argument("--history", action="store_true", help="list past drills: when, which snapshot, how long, result")
+    p.add_argument("--json", action="store_true")
 
     p = add("decommission", "decommission a color (destructive)")
     p.add_argument("--color", required=True, choices=["blue", "green"])
@@ -248,7 +254,18 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     from pmb_console import output
     from pmb_console.actions.database import list_snapshots
 
+    if args.prune:
+        from pmb_console.actions.database import PruneSnapshotsAction
+
+        return _run(ctx, args, PruneSnapshotsAction())
     snaps = list_snapshots(ctx)
+    if args.policy:
+        from pmb_console.backup_policy import backup_policy
+
+        policy = backup_policy(snaps, max_age_hours=ctx.config.backup.max_age_hours,
+                               retention_days=ctx.config.backup.retention_days)
+        output.emit(policy.as_dict(), args.json, output.format_policy)
+        return ExitCode.OK if policy.fresh else ExitCode.FAILED
     output.emit([s.as_dict() for s in snaps], args.json, output.format_snapshots)
     return ExitCode.OK
 
@@ -261,9 +278,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    if args.lint_only:
-        raise PmbError("migrate --lint-only is not built yet", "the migration lint comes with the database-safety work")
     ctx = _services(args)
+    if args.lint_only:
+        from pmb_console import output
+        from pmb_console.actions.migration_lint import lint_pending
+
+        report, doc = lint_pending(ctx)
+        output.emit(doc, getattr(args, "json", False), output.format_lint)
+        return ExitCode.REFUSED if report.breaking else ExitCode.OK
     from pmb_console.actions.database import MigrateAction
 
     return _run(ctx, args, MigrateAction())
@@ -351,6 +373,19 @@ def cmd_jira_migrate(args: argparse.Namespace) -> int:
     return cli_entry(args, _services(args))
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.drill import DrillAction, DrillHistory
+
+    if args.history:
+        from pmb_console import output
+
+        output.emit(DrillHistory(ctx.config.console.state_dir).records(), args.json, output.format_drills)
+        return ExitCode.OK
+    args.yes = True  # a drill overwrites only the scratch drill target: nothing to confirm
+    return _run(ctx, args, DrillAction(args.snapshot))
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     raise PmbError(f"`{args.command}` is not built yet in this version",
                    "see the README's status section for what works today")
@@ -410,7 +445,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "lock": cmd_lock,
     "unlock": cmd_unlock,
     "check": cmd_check,
-    "drill": cmd_not_built,
+    "drill": cmd_drill,
     "decommission": cmd_not_built,
     "postmortem": cmd_postmortem,
 }
