@@ -285,10 +285,10 @@ class LogTail(Widget, can_focus=True):
         self.follow()
 
     def action_older(self, rows: int) -> None:
-        self._scroll_to(self._top_line() - rows)
+        self._show_from(self._top_line() - rows)
 
     def action_newer(self, rows: int) -> None:
-        self._scroll_to(self._top_line() + rows)
+        self._show_from(self._top_line() + rows)
 
     def action_older_page(self) -> None:
         self.action_older(max(1, self._rows() - 1))
@@ -297,7 +297,7 @@ class LogTail(Widget, can_focus=True):
         self.action_newer(max(1, self._rows() - 1))
 
     def action_oldest(self) -> None:
-        self._scroll_to(self._shown.first)
+        self._show_from(self._shown.first)
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
@@ -355,7 +355,7 @@ class LogTail(Widget, can_focus=True):
             return self._newest_top()
         return min(max(self._top, self._shown.first), self._newest_top())
 
-    def _scroll_to(self, top: int) -> None:
+    def _show_from(self, top: int) -> None:
         newest = self._newest_top()
         top = max(self._shown.first, top)
         # Scrolling down onto the newest line follows again, as in a pager's F mode.
