@@ -13,6 +13,7 @@ so what the console shows is what the listener holds.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -78,6 +79,7 @@ class AlbRouter(TrafficRouter):
         self._aws = config.aws
         self._client = client
         self._api: AwsApi | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def api(self) -> AwsApi:
@@ -93,6 +95,18 @@ class AlbRouter(TrafficRouter):
         """The boto3 elbv2 client (tests attach botocore's Stubber to it)."""
         return self.api.client
 
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self.api  # noqa: B018 -- build the client once, before two threads want it
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alb-read")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
     # --- reading -----------------------------------------------------------------------
 
     def read(self) -> TrafficState:
@@ -103,9 +117,10 @@ class AlbRouter(TrafficRouter):
             .get("ForwardConfig", {})
             .get("TargetGroupStickinessConfig", {})
         )
-        servers = tuple(
-            self._server(color, raw[color], self.target_health(color)) for color in COLORS
-        )
+        # Both groups asked at once: a rollback reads the ALB three times, and each
+        # read would otherwise wait for two round trips to AWS one after the other.
+        health = dict(zip(COLORS, self._pool.map(self.target_health, COLORS), strict=True))
+        servers = tuple(self._server(color, raw[color], health[color]) for color in COLORS)
         detail = ""
         if stickiness.get("Enabled"):
             detail = (
@@ -160,14 +175,17 @@ class AlbRouter(TrafficRouter):
         by_arn = {self.target_groups[c]: raw[c] for c in COLORS}
         actions = [_reweighted(action, by_arn) for action in listener["DefaultActions"]]
         progress(f"ALB listener: forward blue {raw['blue']} / green {raw['green']}", None)
-        self.api.call(
+        answer = self.api.call(
             "modify_listener",
             f"listener {self.listener_arn}",
             ListenerArn=self.listener_arn,
             DefaultActions=actions,
         )
-        now = _percentages(self._forward_weights(self._describe_listener()))
-        progress(f"ALB listener read back: blue {now['blue']}% / green {now['green']}%", 1.0)
+        # ModifyListener answers with the listener as AWS now holds it: a read-back that
+        # costs no extra round trip (the action's verify reads everything again anyway).
+        for listener in answer.get("Listeners", [])[:1]:
+            now = _percentages(self._forward_weights(listener))
+            progress(f"ALB listener now forwards blue {now['blue']}% / green {now['green']}%", 1.0)
 
     # --- the listener ------------------------------------------------------------------
 

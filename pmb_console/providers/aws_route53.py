@@ -182,12 +182,9 @@ class Route53Router(TrafficRouter):
             ChangeBatch={"Comment": "pmb-console traffic switch", "Changes": changes},
         )
         self._wait_insync(answer["ChangeInfo"], progress)
-        now = self.read()
-        progress(
-            f"Route53 read back: blue {now.weights['blue']}% / green {now.weights['green']}%; "
-            + now.detail,
-            1.0,
-        )
+        # The action's verify reads the records back; what the operator needs now is
+        # how long the old answer may live on in resolvers.
+        progress(f"Route53 weights set; {self._ttl_note(records)}", 1.0)
 
     def _wait_insync(self, change: dict[str, Any], progress: ProgressFn) -> None:
         started = time.monotonic()

@@ -59,7 +59,7 @@ def test_switch_rewrites_only_the_weights(moto_aws, tmp_path):
     assert forward["TargetGroupStickinessConfig"] == {"Enabled": True, "DurationSeconds": 300}
     assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")
     assert router.differences(router.read(), desired) == []
-    assert steps[-1] == "ALB listener read back: blue 0% / green 100%"
+    assert steps[-1] == "ALB listener now forwards blue 0% / green 100%"
 
 
 def test_rollback_returns_traffic_to_blue(moto_aws, tmp_path):
