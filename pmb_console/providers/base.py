@@ -7,6 +7,7 @@ for every foreseeable fault and never print.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -200,7 +201,7 @@ class SnapshotStore(ABC):
         """Take a snapshot and wait until it is usable."""
 
     @abstractmethod
-    def check(self, snapshot_id: str) -> list[str]:
+    def check(self, snapshot_id: str) -> builtins.list[str]:
         """Problems that would make a restore unsafe (e.g. checksum mismatch); empty if none."""
 
     @abstractmethod
@@ -217,7 +218,7 @@ class SnapshotStore(ABC):
         """The database this store acts on, redacted, for plans and confirmations."""
         return self.name
 
-    def guards(self) -> list[StoreCheck]:
+    def guards(self) -> builtins.list[StoreCheck]:
         """Checks, read live, before a snapshot is taken (database reachable, room to write)."""
         return []
 
