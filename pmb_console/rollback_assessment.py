@@ -1,0 +1,275 @@
+"""After a traffic rollback: does the database need restoring too, and what would that cost?
+
+RUNBOOK §3 step 2. Read-only; each part is judged on its own and says "unknown" with the
+reason rather than guessing:
+
+- were this release's migrations backward compatible: the lint recorded when they ran
+  (migration_lint.last_lint reads it from the audit);
+- the pre-deployment snapshot: the newest snapshot taken before the release's first
+  switch, and its age;
+- what restoring it would lose: the writes since it was taken, from PostgreSQL's own
+  cumulative counters (pg_stat_user_tables n_tup_ins/n_tup_upd/n_tup_del) against the
+  counters recorded when the snapshot was taken; without that baseline, the net change of
+  each table's rows against the snapshot's manifest (which cannot see updates);
+- how long a restore takes: the last restore drill's duration, from the audit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pmb_console.audit import now_iso, parse_time
+from pmb_console.errors import PmbError
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
+    from pmb_console.providers.base import SnapshotInfo
+
+_COUNTERS = (
+    "SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"
+)
+
+
+def _counters_dir(ctx: Services) -> Path:
+    return Path(ctx.config.console.state_dir) / "write-counters"
+
+
+def read_write_counters(ctx: Services) -> dict[str, list[int]]:
+    """{table: [inserted, updated, deleted]} since the statistics were last reset."""
+    from pmb_console.providers.postgres import connect, dsn_from_env
+
+    dsn = dsn_from_env(ctx.config.database.dsn_env)
+    with connect(dsn, autocommit=True, connect_timeout=ctx.config.database.connect_timeout) as conn:
+        # The counters are kept per backend and flushed about once a second; ask for a
+        # fresh view so a snapshot taken right after a burst of writes is measured fairly.
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return {name: [int(i), int(u), int(d)] for name, i, u, d in conn.execute(_COUNTERS).fetchall()}
+
+
+def record_write_counters(ctx: Services, snapshot_id: str) -> None:
+    """Keep the write counters as they stand when a snapshot is taken (the loss baseline).
+
+    Read just after the dump ends, so writes made while it ran count as lost: the
+    estimate errs on the side of more loss, never less.
+    """
+    if not snapshot_id or ctx.config.database.provider != "pg_dump":
+        return
+    try:
+        counters = read_write_counters(ctx)
+    except PmbError:
+        return  # the assessment then falls back to row counts, and says so
+    directory = _counters_dir(ctx)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{snapshot_id}.json").write_text(json.dumps({"at": now_iso(), "counters": counters}))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One question of the assessment and its answer."""
+
+    title: str
+    answer: str
+    known: bool = True
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    migrations: Part
+    snapshot: Part
+    loss: Part
+    drill: Part
+    restore_needed: str
+    """yes | no | unknown: whether the migrations alone call for a restore."""
+    snapshot_id: str = ""
+
+    @property
+    def parts(self) -> list[Part]:
+        return [self.migrations, self.snapshot, self.loss, self.drill]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "restore_needed": self.restore_needed,
+            "snapshot_id": self.snapshot_id,
+            "parts": [asdict(p) for p in self.parts],
+        }
+
+    def restore_words(self, environment: str) -> str:
+        """The guarded restore, one action away, with the loss spelled out."""
+        if not self.snapshot_id:
+            return "no pre-deployment snapshot to restore"
+        return (f"restore {self.snapshot_id} (pmb-console restore {self.snapshot_id} --confirm {environment}); "
+                f"it would lose {self.loss.answer}")
+
+
+def assess(ctx: Services, now: datetime | None = None) -> Assessment:
+    now = now or datetime.now(UTC)
+    records = ctx.audit.records()
+    migrations, restore_needed = _migrations(ctx, records)
+    snapshot = _snapshot_part(ctx, records, now)
+    info: SnapshotInfo | None = snapshot.data.get("info")
+    loss = _loss(ctx, info)
+    return Assessment(
+        migrations,
+        Part(snapshot.title, snapshot.answer, snapshot.known,
+             {k: v for k, v in snapshot.data.items() if k != "info"}),
+        loss,
+        _drill(records),
+        restore_needed,
+        info.id if info else "",
+    )
+
+
+def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str]:
+    title = "Migrations backward compatible"
+    release = ctx.config.release.version
+    try:
+        from pmb_console.actions.migration_lint import BREAKS, last_lint
+    except ImportError:
+        return Part(title, "unknown: this version cannot read migration lint results", False), "unknown"
+    lint = last_lint(records, release)
+    if lint is None:
+        return Part(title, f"unknown: no lint recorded for release {release or '?'} "
+                    "(migrate records it when the migrations run)", False), "unknown"
+    breaking = [f for f in lint.get("findings", []) if f.get("kind") == BREAKS]
+    files = ", ".join(lint.get("files", [])) or "no files"
+    if breaking:
+        said = "; ".join(f"{f.get('where')}: {f.get('message')}" for f in breaking[:3])
+        return Part(title, f"no: {len(breaking)} change(s) break the old version ({said}); "
+                    "the old version may fail against this database: a restore is needed",
+                    True, {"lint": lint}), "yes"
+    return Part(title, f"yes: the lint of {files} found nothing that breaks the old version; "
+                "a traffic rollback is enough", True, {"lint": lint}), "no"
+
+
+def _first_switch_time(ctx: Services, records: list[dict[str, Any]]) -> datetime | None:
+    """When this release first sent traffic to its color (the deployment's point of no return)."""
+    from pmb_console.journal import new_color
+
+    color = new_color(ctx.config)
+    for record in records:
+        if (record.get("action") == "switch" and record.get("outcome") in ("started", "succeeded")
+                and (record.get("params") or {}).get("to") == color):
+            return parse_time(record["time"])
+    return None
+
+
+def _snapshot_part(ctx: Services, records: list[dict[str, Any]], now: datetime) -> Part:
+    title = "Pre-deployment snapshot"
+    try:
+        snapshots = ctx.snapshots.list()
+    except PmbError as exc:
+        return Part(title, f"unknown: the snapshots cannot be listed ({exc.message})", False)
+    cutoff = _first_switch_time(ctx, records) or now
+    before = [s for s in snapshots if s.kind != "safety" and s.created_at <= cutoff]
+    if not before:
+        return Part(title, "none: no snapshot was taken before the switch; a restore is not possible", False)
+    info = before[0]
+    age = _age(now - info.created_at)
+    label = f" {info.label!r}" if info.label else ""
+    return Part(title, f"{info.id}{label}, taken {info.created_at:%Y-%m-%d %H:%M} UTC ({age} ago)", True,
+                {"info": info, "id": info.id, "age_s": round((now - info.created_at).total_seconds())})
+
+
+def _loss(ctx: Services, info: SnapshotInfo | None) -> Part:
+    title = "What a restore would lose"
+    if info is None:
+        return Part(title, "unknown: no snapshot to compare with", False)
+    if ctx.config.database.provider != "pg_dump":
+        return Part(title, f"unknown: write counts are read only from PostgreSQL ({ctx.config.database.provider})",
+                    False)
+    try:
+        now_counters = read_write_counters(ctx)
+    except PmbError as exc:
+        return Part(title, f"unknown: {exc.message}", False)
+    baseline_file = _counters_dir(ctx) / f"{info.id}.json"
+    try:
+        baseline = json.loads(baseline_file.read_text())["counters"]
+    except (OSError, ValueError, KeyError):
+        baseline = None
+    if baseline is not None:
+        return _loss_from_counters(title, baseline, now_counters)
+    return _loss_from_rows(ctx, title, info)
+
+
+def _loss_from_counters(title: str, baseline: dict[str, list[int]], now: dict[str, list[int]]) -> Part:
+    totals = [0, 0, 0]
+    per_table: dict[str, list[int]] = {}
+    reset = []
+    for table, current in now.items():
+        before = baseline.get(table, [0, 0, 0])
+        delta = [c - b for c, b in zip(current, before, strict=True)]
+        if any(d < 0 for d in delta):
+            reset.append(table)  # counters went down: statistics were reset since
+            delta = current
+        if any(delta):
+            per_table[table] = delta
+            totals = [t + d for t, d in zip(totals, delta, strict=True)]
+    ins, upd, dele = totals
+    busiest = sorted(per_table.items(), key=lambda kv: -sum(kv[1]))[:3]
+    where = "; ".join(f"{t}: {sum(d)}" for t, d in busiest)
+    answer = (f"about {ins + upd + dele} row writes since the snapshot: {ins} inserted, {upd} updated, "
+              f"{dele} deleted" + (f" (most in {where})" if where else ""))
+    if reset:
+        answer += f"; statistics were reset for {', '.join(reset[:3])}, so at least this many"
+    return Part(title, answer, True, {"inserted": ins, "updated": upd, "deleted": dele, "tables": per_table,
+                                      "method": "pg_stat_user_tables counters"})
+
+
+def _loss_from_rows(ctx: Services, title: str, info: SnapshotInfo) -> Part:
+    from pmb_console.recovery import read_database
+
+    expected: dict[str, int] = info.manifest.get("table_row_counts", {})
+    try:
+        counts = read_database(ctx)["row_counts"]
+    except PmbError as exc:
+        return Part(title, f"unknown: {exc.message}", False)
+    changed = {t: counts.get(t, 0) - expected.get(t, 0) for t in set(counts) | set(expected)
+               if counts.get(t, 0) != expected.get(t, 0)}
+    net = sum(abs(v) for v in changed.values())
+    where = "; ".join(f"{t}: {v:+d}" for t, v in sorted(changed.items())[:3])
+    return Part(title, f"at least {net} rows differ from the snapshot ({where or 'no table changed size'}); "
+                "updates cannot be seen this way (no write counters were recorded with the snapshot)",
+                True, {"net_rows": net, "tables": changed, "method": "row counts against the manifest"})
+
+
+def _drill(records: list[dict[str, Any]]) -> Part:
+    title = "Last restore drill"
+    for record in reversed(records):
+        if record.get("action") == "drill" and record.get("outcome") == "succeeded":
+            result = record.get("result") or {}
+            seconds = result.get("restore_s") or result.get("duration_s") or record.get("duration_s")
+            return Part(title, f"{record.get('time', '?')[:16].replace('T', ' ')} UTC by "
+                        f"{record.get('operator', '?')}: the restore took {_seconds(seconds)}", True,
+                        {"duration_s": seconds})
+    return Part(title, "unknown: no restore drill is recorded; a restore's duration is a guess", False)
+
+
+def _seconds(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "an unrecorded time"
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
+
+
+def _age(delta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds // 86400} days"
+
+
+def format_assessment(a: Assessment, environment: str) -> str:
+    lines = ["Database after the rollback"]
+    for part in a.parts:
+        lines.append(f"  {part.title}: {part.answer}")
+    needed = {"yes": "a restore is needed", "no": "no restore is needed for the schema",
+              "unknown": "whether a restore is needed is unknown"}[a.restore_needed]
+    lines += [f"  => {needed}", f"  restore: {a.restore_words(environment)}"]
+    return "\n".join(lines) + "\n"
+
