@@ -82,8 +82,11 @@ class Services:
     @cached_property
     def runner(self):
         from pmb_console.actions.runner import ActionRunner
+        from pmb_console.journal import follow_runner
 
-        return ActionRunner(self)
+        runner = ActionRunner(self)
+        follow_runner(self, runner)  # the release journal marks each runbook step an action carries out
+        return runner
 
     def close(self) -> None:
         for name in ("router", "health"):
