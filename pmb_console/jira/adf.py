@@ -103,12 +103,19 @@ def _escape(text: str) -> str:
     return text.translate(_INLINE_ESCAPES)
 
 
-def _escape_line_starts(markdown: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        return f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}"
+def _fix_line_start(m: re.Match[str]) -> str:
+    return f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}"
 
+
+_CLOSING_HASHES = re.compile(r"(^|[ \t])(#+)$")
+_RISKY_FIRST = frozenset(" \t#>+=-0123456789")
+
+
+def _escape_line_starts(markdown: str) -> str:
+    if "\n" not in markdown and markdown[:1] not in _RISKY_FIRST:
+        return markdown  # the common case, one line starting with a letter: no regex
     # leading blanks would turn a line into an indented code block
-    return _LINE_START.sub(fix, _LEADING_BLANKS.sub("", markdown))
+    return _LINE_START.sub(_fix_line_start, _LEADING_BLANKS.sub("", markdown))
 
 
 def _code_span(text: str, in_cell: bool) -> str:
@@ -147,9 +154,9 @@ def _content(node: dict[str, Any]) -> list[Any]:
 
 
 def _type(node: Any) -> str:
-    if isinstance(node, dict):
+    if type(node) is dict:
         kind = node.get("type")
-        return kind if isinstance(kind, str) else "?"
+        return kind if type(kind) is str else "?"
     return type(node).__name__
 
 
@@ -220,25 +227,27 @@ class _Converter:
         out: list[tuple[str, str]] = []
         run: list[tuple[int, Any]] = []
         for index, node in enumerate(nodes):
-            if _type(node) in INLINE_NODES:
+            kind = _type(node)
+            if kind in INLINE_NODES:
                 run.append((index, node))
                 continue
             if run:
                 out.append(("paragraph", self.paragraph_of(run, path, depth)))
                 run = []
-            out.append((_type(node), self.block(node, f"{path}/{_type(node)}[{index}]", depth)))
+            out.append((kind, self.block(node, f"{path}/{kind}[{index}]", depth, kind)))
         if run:
             out.append(("paragraph", self.paragraph_of(run, path, depth)))
         return [(kind, text) for kind, text in out if text]
 
-    def block(self, node: Any, path: str, depth: int) -> str:
-        if not isinstance(node, dict):
-            self.lose(path, _type(node), "not a node; skipped")
+    def block(self, node: Any, path: str, depth: int, kind: str = "") -> str:
+        kind = kind or _type(node)
+        if type(node) is not dict:
+            self.lose(path, kind, "not a node; skipped")
             return ""
         if depth > MAX_DEPTH:
-            self.lose(path, _type(node), "nested too deep; text kept unformatted")
+            self.lose(path, kind, "nested too deep; text kept unformatted")
             return self.flattened(node)
-        render = _BLOCKS.get(_type(node))
+        render = _BLOCKS.get(kind)
         if render is None:
             return self.unknown(node, path)
         return render(self, node, path, depth)
@@ -261,7 +270,9 @@ class _Converter:
             return text
         level = _attrs(node).get("level")
         level = level if isinstance(level, int) and 1 <= level <= 6 else 1
-        return "#" * level + " " + text.strip()
+        # text flattened into a heading may still end in " #", which would close it
+        text = _CLOSING_HASHES.sub(lambda m: m[1] + "\\#" * len(m[2]), text.strip())
+        return "#" * level + " " + text
 
     def code_block(self, node: dict[str, Any], path: str, depth: int) -> str:
         text = "".join(text_leaves(_content(node))).replace("\x00", "")
@@ -461,7 +472,7 @@ class _Converter:
         for index, node in _merge_texts(nodes):
             kind = _type(node)
             if kind == "text":
-                out.append(self.text(node, f"{path}/text[{index}]", context))
+                out.append(self.text(node, path, index, context))
                 continue
             node_path = f"{path}/{kind}[{index}]"
             render = _INLINES.get(kind)
@@ -476,30 +487,33 @@ class _Converter:
                 self.lose(node_path, kind, "not a node; skipped")
         return "".join(out)
 
-    def text(self, node: dict[str, Any], path: str, context: str) -> str:
+    def text(self, node: dict[str, Any], parent: str, index: int, context: str) -> str:
+        """A text node; its path is spelled out only when a loss must name it."""
         text = node.get("text")
-        if not isinstance(text, str):
+        if type(text) is not str:
             text = ""
         marks = node.get("marks")
-        marks = [m for m in marks if isinstance(m, dict)] if isinstance(marks, list) else []
-        core = text.strip()
-        if not core or not marks:
+        # one mark of each type: a link inside a link is no link at all
+        kinds = (
+            {_type(m): m for m in reversed(marks) if type(m) is dict} if type(marks) is list else {}
+        )
+        core = text.strip() if kinds else ""
+        if not core:
             rendered = self.plain(text, context)
         else:
             # delimiters must touch the text: "** a **" is not bold, so blanks go outside
             start = text.index(core[0])
             lead, trail = text[:start], text[start + len(core) :]
-            # one mark of each type: a link inside a link is no link at all
-            marks = list({_type(m): m for m in reversed(marks)}.values())
-            marks.sort(key=lambda m: _MARK_ORDER.get(_type(m), 8))
-            if any(_type(m) == "code" for m in marks):
+            if "code" in kinds:
                 body = _code_span(core, bool(self.in_cell))
             else:
                 body = self.plain(core, context)
-            for mark in marks:
-                body = self.mark(mark, body, path)
+            for kind, mark in sorted(kinds.items(), key=lambda km: _MARK_ORDER.get(km[0], 8)):
+                body = self.mark(mark, kind, body, f"{parent}/text[{index}]")
             rendered = self.plain(lead, context) + body + self.plain(trail, context)
-        return self.stray(node, path, rendered) if "content" in node else rendered
+        if "content" in node:
+            return self.stray(node, f"{parent}/text[{index}]", rendered)
+        return rendered
 
     def plain(self, text: str, context: str) -> str:
         text = _escape(text)
@@ -509,8 +523,7 @@ class _Converter:
             return text.replace("\n", "<br>")
         return text
 
-    def mark(self, mark: dict[str, Any], body: str, path: str) -> str:
-        kind = _type(mark)
+    def mark(self, mark: dict[str, Any], kind: str, body: str, path: str) -> str:
         if kind == "code":
             return body
         if kind == "strong":
@@ -605,23 +618,28 @@ def _indent(text: str, width: int, first: bool = True) -> str:
 
 def _mergeable(node: Any) -> bool:
     return (
-        isinstance(node, dict)
+        type(node) is dict
         and node.get("type") == "text"
-        and isinstance(node.get("text"), str)
+        and type(node.get("text")) is str
         and "content" not in node
     )
 
 
 def _merge_texts(nodes: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
     """Join neighbouring text nodes with the same marks (avoids "**a****b**")."""
+    if len(nodes) < 2:
+        return nodes
     merged: list[tuple[int, Any]] = []
+    before_mergeable = False
     for index, node in nodes:
-        if merged and _mergeable(node) and _mergeable(merged[-1][1]):
+        mergeable = _mergeable(node)
+        if mergeable and before_mergeable:
             first_index, before = merged[-1]
             if before.get("marks") == node.get("marks"):
                 merged[-1] = (first_index, {**before, "text": before["text"] + node["text"]})
                 continue
         merged.append((index, node))
+        before_mergeable = mergeable
     return merged
 
 
