@@ -60,7 +60,7 @@ _MISSING = {"NoSuchHostedZone", "ResourceNotFoundException", "InvalidChangeBatch
 def make_client(aws: AwsConfig, service: str, *, max_attempts: int = MAX_ATTEMPTS) -> Any:
     """A boto3 client for `service` from `[aws]`: profile, region, endpoint_url."""
     config = BotoConfig(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra="pmb-console",
