@@ -1,0 +1,211 @@
+"""migrate lints before it runs, against a real PostgreSQL and the real squawk binary:
+a finding that breaks the old version refuses (exit 3) unless forced with a reason, the
+lint is recorded with the release, and a failed CREATE INDEX CONCURRENTLY is named."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pmb_console.actions.base import Confirmation
+from pmb_console.actions.database import MigrateAction
+from pmb_console.actions.migration_lint import (
+    ROLLBACK_BY_TRAFFIC,
+    ROLLBACK_NEEDS_RESTORE,
+    last_lint,
+)
+from pmb_console.bootstrap import bootstrap
+from pmb_console.config import load_config
+
+pytestmark = pytest.mark.postgres
+
+RELEASE = '\n[release]\nversion = "v1.2.0"\n'
+TIMEOUTS = "SET lock_timeout = '2s';\nSET statement_timeout = '30s';\n"
+PROGRAM = Path(sys.executable).with_name("pmb-console")
+
+
+@pytest.fixture
+def users(pg_database):
+    pg_database.execute(
+        "CREATE TABLE users (id serial PRIMARY KEY, email text, nick text);"
+        "INSERT INTO users (email, nick) SELECT 'u' || g || '@example.com', 'n' || (g % 3) "
+        "FROM generate_series(1, 50) g;"
+    )
+    return pg_database
+
+
+@pytest.fixture
+def migrations(tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir(exist_ok=True)
+
+    def write(**files: str) -> Path:
+        for name, sql in files.items():
+            (directory / f"{name}.sql").write_text(sql)
+        return directory
+
+    return write
+
+
+def services(config_path: Path):
+    return bootstrap(load_config(config_path))
+
+
+def applied(db) -> list[str]:
+    if db.scalar("SELECT to_regclass('pmb_schema_migrations')") is None:
+        return []
+    return [r[0] for r in db.rows("SELECT name FROM pmb_schema_migrations ORDER BY name")]
+
+
+def columns(db, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in db.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY 1",
+            (table,),
+        )
+    ]
+
+
+def pmb(config: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [str(PROGRAM)] if PROGRAM.exists() else [sys.executable, "-m", "pmb_console"]
+    return subprocess.run(
+        [*command, "--config", str(config), *args],
+        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+    )
+
+
+def test_a_migration_that_breaks_the_old_version_is_refused(users, pg_config, migrations):
+    migrations(
+        **{
+            "001_add_bio": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;\n",
+            "002_drop_email": TIMEOUTS + "ALTER TABLE users DROP COLUMN email;\n",
+        }
+    )
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "refused" and outcome.exit_code == 3
+    assert "002_drop_email.sql:3 ban-drop-column" in outcome.message
+    assert ROLLBACK_NEEDS_RESTORE in outcome.message
+    assert applied(users) == [] and "email" in columns(users, "users")
+    (record,) = [r for r in ctx.audit.records() if r["action"] == "migrate"]
+    lint = record["plan"]["data"]["lint"]
+    assert lint["release"] == "v1.2.0" and lint["rollback"] == ROLLBACK_NEEDS_RESTORE
+    assert last_lint(ctx.audit.records(), "v1.2.0")["counts"]["breaks-old-version"] == 1
+
+
+def test_force_with_a_reason_applies_and_records_the_override(users, pg_config, migrations):
+    migrations(**{"002_drop_email": TIMEOUTS + "ALTER TABLE users DROP COLUMN email;\n"})
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(
+        MigrateAction(), Confirmation.yes(), force=True, reason="email moved to accounts in v1.1"
+    )
+
+    assert outcome.status == "succeeded", outcome.message
+    assert "email" not in columns(users, "users")
+    assert outcome.result["rollback"] == ROLLBACK_NEEDS_RESTORE
+    assert outcome.result["release"] == "v1.2.0"
+    (started,) = [r for r in ctx.audit.records() if r["action"] == "migrate" and r["outcome"] == "started"]
+    assert started["override"]["reason"] == "email moved to accounts in v1.1"
+    assert started["override"]["guards"][0]["name"] == "old version keeps working"
+
+
+def test_locking_findings_inform_but_do_not_refuse(users, pg_config, migrations):
+    migrations(**{"003_index": TIMEOUTS + "CREATE INDEX users_nick ON users (nick);\n"})
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "succeeded", outcome.message
+    info = {g.name: g for g in outcome.guards}
+    assert info["old version keeps working"].ok
+    assert "003_index.sql:3 require-concurrent-index-creation" in info[
+        "locks and unreviewed statements (not blocking)"].detail
+    assert outcome.result["rollback"] == ROLLBACK_BY_TRAFFIC
+
+
+def test_create_index_concurrently_runs_outside_a_transaction(users, pg_config, migrations):
+    migrations(
+        **{"004_index": TIMEOUTS + "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_nick ON users (nick);\n"}
+    )
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "succeeded", outcome.message
+    assert users.scalar(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname = 'users_nick'"
+    ) is True
+    assert applied(users) == ["004_index.sql"]
+    assert not [g for g in outcome.guards if not g.ok]
+
+
+def test_a_failed_concurrent_index_is_named_as_invalid(users, pg_config, migrations):
+    # nick repeats, so a unique index cannot be built: CONCURRENTLY leaves it behind, invalid.
+    migrations(
+        **{
+            "005_unique_nick": TIMEOUTS
+            + "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_nick_key ON users (nick);\n",
+            "006_later": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;\n",
+        }
+    )
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert "005_unique_nick.sql failed at line 3" in outcome.message
+    assert "invalid index(es) left in the database: public.users_nick_key on users" in outcome.message
+    assert "DROP INDEX CONCURRENTLY" in outcome.hint
+    assert "not run: 006_later.sql" in outcome.message
+    assert applied(users) == []
+    (failed,) = [r for r in ctx.audit.records() if r["action"] == "migrate" and r["outcome"] == "failed"]
+    assert failed["state"]["invalid_indexes"] == ["public.users_nick_key on users"]
+
+
+def test_lint_only_exits_3_on_a_breaking_finding_and_records_it(users, pg_config, migrations):
+    migrations(**{"002_drop_email": TIMEOUTS + "ALTER TABLE users DROP COLUMN email;\n"})
+    config = pg_config(RELEASE)
+
+    done = pmb(config, "migrate", "--lint-only")
+
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "002_drop_email.sql:3" in done.stdout and "BREAKS THE OLD VERSION" in done.stdout
+    assert "why:" in done.stdout and "instead:" in done.stdout
+    assert "rollback needs a database restore" in done.stdout
+    assert applied(users) == [] and "email" in columns(users, "users")
+    lint = last_lint(services(config).audit.records(), "v1.2.0")
+    assert lint is not None and lint["files"] == ["002_drop_email.sql"]
+
+
+def test_lint_only_passes_safe_files_and_lints_only_pending_ones(users, pg_config, migrations):
+    migrations(**{"001_add_bio": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;\n"})
+    config = pg_config(RELEASE)
+    assert services(config).runner.run(MigrateAction(), Confirmation.yes()).status == "succeeded"
+    migrations(**{"002_add_city": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS city text;\n"})
+
+    done = pmb(config, "migrate", "--lint-only")
+
+    assert done.returncode == 0, done.stderr
+    assert "Migration lint of 1 file(s)" in done.stdout
+    assert "a traffic rollback is enough" in done.stdout
+
+
+def test_lint_only_without_a_database_lints_every_file(pg_config, migrations):
+    migrations(**{"002_drop_email": TIMEOUTS + "ALTER TABLE users DROP COLUMN email;\n"})
+    config = pg_config(RELEASE, dsn="postgresql://nobody@127.0.0.1:1/none")
+
+    done = pmb(config, "migrate", "--lint-only")
+
+    assert done.returncode == 3, done.stderr
+    assert "every file was linted" in done.stdout
+    assert "002_drop_email.sql:3" in done.stdout
