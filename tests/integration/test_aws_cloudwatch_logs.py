@@ -175,3 +175,21 @@ def test_stubbed_throttling_backs_off_and_says_so_once(moto_aws, tmp_path):
         "[/pmb/app readable again]",
         "after the storm",
     ]
+
+
+def test_the_configured_source_is_built_from_logs_sources(moto_aws, tmp_path, group, running):
+    from pmb_console.providers.logs import build_log_sources
+
+    cfg = aws_config(
+        moto_aws,
+        tmp_path,
+        logs={"sources": [{"kind": "cloudwatch", "color": "blue", "group": GROUP}]},
+    )
+    [source] = build_log_sources(cfg)
+    assert isinstance(source, CloudWatchLogSource)
+    seen = Collected()
+    source.start(seen)
+    running(source)
+    put(moto_aws, "s", ["from the config"], int(time.time() * 1000) + 50)
+    assert seen.wait_for(1) == ["from the config"]
+    assert seen.lines[0].color == "blue"
