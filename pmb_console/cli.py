@@ -92,8 +92,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.add_argument("--reason", default="")
 
-    p = add("smoke", "smoke-test a color")
+    p = add("smoke", "run the [smoke] HTTP checks against a color")
     p.add_argument("--color", required=True, choices=["blue", "green"])
+    p.add_argument("--json", action="store_true")
+
+    for name, help in (("provision", "run [deploy] provision_command for a color, then check it answers"),
+                       ("deploy", "run [deploy] deploy_command for a color, then check it runs the release")):
+        p = add(name, help)
+        p.add_argument("--color", default="green", choices=["blue", "green"])
+        _action_flags(p)
+
+    p = add("journal", "the runbook of this release: each step's state, who, when, evidence")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--mark", metavar="STEP", default=None, help="set a step's state by hand (audited)")
+    p.add_argument("--state", default="done", choices=["done", "skipped", "failed", "pending"])
+    p.add_argument("--reason", default="", help="why; required to mark a step out of order")
+
+    p = add("resume", "show an action a dropped console left in flight, against the systems now")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--finish", action="store_true", help="run it again to its planned end")
+    g.add_argument("--go-back", action="store_true", help="return to the state before it")
+    g.add_argument("--dismiss", action="store_true", help="leave the systems as read back (recorded)")
+    p.add_argument("--yes", action="store_true")
+    p.add_argument("--confirm", default="", metavar="ENVIRONMENT", help="for a restore: the environment name")
+    p.add_argument("--json", action="store_true")
+
+    p = add("monitor", "watch the new color through the monitoring window (rolls back on a breach "
+            "when [monitor] auto_rollback)")
+    p.add_argument("--extend", type=float, nargs="?", const=0.0, default=None, metavar="MINUTES",
+                   help="add time to the window (default [monitor] extend_minutes)")
+
+    p = add("assess", "after a rollback: do the migrations need a restore, and what would it lose")
+    p.add_argument("--json", action="store_true")
 
     p = add("drill", "restore drill into the drill target database")
     p.add_argument("--snapshot", default=None)
@@ -103,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("decommission", "decommission a color (destructive)")
     p.add_argument("--color", required=True, choices=["blue", "green"])
     p.add_argument("--confirm", default="", metavar="ENVIRONMENT")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--force", action="store_true", help="override failed guards (audited)")
+    p.add_argument("--reason", default="")
 
     p = add("audit", "show the audit log")
     p.add_argument("--since", default=None, help="ISO time")
@@ -293,13 +326,95 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     ctx = _services(args)
-    from pmb_console import output
+    from pmb_console.actions.deploy import SmokeAction
 
-    results = ctx.health.check_color(args.color, ctx.config.colors.of(args.color))
-    if not results:
-        raise UsageError(f"no instances configured for {args.color}", f"add [colors.{args.color}] instances")
-    output.print_health(results)
-    return ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED
+    args.yes = True  # reads only: nothing to confirm
+    return _run(ctx, args, SmokeAction(args.color))
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.deploy import DeployAction, ProvisionAction
+
+    action = ProvisionAction(args.color) if args.command == "provision" else DeployAction(args.color)
+    return _run(ctx, args, action)
+
+
+def cmd_decommission(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console.actions.deploy import DecommissionAction
+
+    return _run(ctx, args, DecommissionAction(args.color), typed=args.confirm)
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.errors import ReadOnlyRefused
+    from pmb_console.journal import ReleaseJournal, mark_step
+    from pmb_console.runbook import build_view, format_runbook
+
+    if args.mark:
+        if ctx.config.console.read_only:
+            raise ReadOnlyRefused("marking a step refused: this console is read-only")
+        mark_step(ctx, args.mark, args.state, args.reason)
+    in_flight = ctx.journal.in_flight()
+    views = build_view(ReleaseJournal.of(ctx).read(), running_action=(in_flight or {}).get("action", ""))
+    output.emit([v.as_dict() for v in views], args.json, lambda _: format_runbook(views))
+    return ExitCode.OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.actions.base import Confirmation
+    from pmb_console.errors import ReadOnlyRefused
+    from pmb_console.recovery import acknowledge, find_interrupted, format_interrupted, settle
+
+    found = find_interrupted(ctx)
+    if found is not None and not ctx.config.console.read_only:
+        acknowledge(ctx, found)
+    output.emit(found.as_dict() if found else None, args.json, lambda _: format_interrupted(found))
+    choice = "finish" if args.finish else "go-back" if args.go_back else "dismiss" if args.dismiss else ""
+    if found is None or not choice:
+        return ExitCode.OK if found is None else ExitCode.FAILED
+    if ctx.config.console.read_only:
+        raise ReadOnlyRefused("resume refused: this console is read-only")
+    chosen = found.finish if choice == "finish" else found.go_back
+
+    def confirm(preview) -> Confirmation:
+        output.print_preview(chosen, preview)
+        if chosen is not None and chosen.destructive:
+            return Confirmation(bool(args.confirm), args.confirm)
+        return Confirmation(args.yes or output.ask_yes(f"{choice}? [y/N] "))
+
+    outcome = settle(ctx, found, choice, confirm)
+    if outcome is None:
+        output.out(f"dismissed: the interrupted {found.action} is recorded as read back")
+        return ExitCode.OK
+    output.print_outcome(outcome, args.json)
+    return outcome.exit_code
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.monitor import extend_window, watch_from_cli
+
+    if args.extend is not None:
+        output.out(extend_window(ctx, args.extend or None).countdown())
+        return ExitCode.OK
+    return watch_from_cli(ctx, output.out)
+
+
+def cmd_assess(args: argparse.Namespace) -> int:
+    ctx = _services(args)
+    from pmb_console import output
+    from pmb_console.rollback_assessment import assess, format_assessment
+
+    found = assess(ctx)
+    output.emit(found.as_dict(), args.json, lambda _: format_assessment(found, ctx.config.console.environment))
+    return ExitCode.OK
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -446,7 +561,13 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "unlock": cmd_unlock,
     "check": cmd_check,
     "drill": cmd_drill,
-    "decommission": cmd_not_built,
+    "decommission": cmd_decommission,
+    "provision": cmd_provision,
+    "deploy": cmd_provision,
+    "journal": cmd_journal,
+    "resume": cmd_resume,
+    "monitor": cmd_monitor,
+    "assess": cmd_assess,
     "postmortem": cmd_postmortem,
 }
 
