@@ -323,3 +323,43 @@ async def watch(
                 pass
     finally:
         await asyncio.to_thread(window.flush)
+
+
+def watch_from_cli(ctx: Services, say: Callable[[str], None]) -> int:
+    """`pmb-console monitor`: a line per poll until the window passes, breaches or ends.
+
+    Exit 0 when the window passed, 1 on a breach (after the automatic rollback, if
+    configured), 3 when there is no window to watch.
+    """
+    from pmb_console.errors import ExitCode
+    from pmb_console.providers.metrics import build_metrics_source
+
+    window = MonitorWindow(ctx)
+    status = window.status()
+    if status.state not in ("watching",):
+        say(status.detail)
+        return ExitCode.OK if status.passed else ExitCode.REFUSED
+    last: list[MonitorReport] = []
+
+    def show(report: MonitorReport) -> None:
+        last.append(report)
+        figures = ", ".join(
+            f"{name} {'-' if value is None else (percent(value) if name == 'error_rate' else f'{value:.0f} ms')}"
+            for name, value in report.figures.items())
+        say(f"{report.status.countdown()}  {figures}" + (f"  over: {'; '.join(report.over)}" if report.over else ""))
+        if report.banner:
+            say(report.banner)
+        if report.rollback is not None:
+            say(f"automatic rollback: {report.rollback.message}")
+
+    async def run() -> None:
+        source = build_metrics_source(ctx.config)
+        try:
+            await watch(ctx, source, show, asyncio.Event(), window)
+        finally:
+            await source.aclose()
+
+    asyncio.run(run())
+    final = window.status()
+    say(final.detail)
+    return ExitCode.OK if final.passed else ExitCode.FAILED

@@ -118,7 +118,7 @@ def assess(ctx: Services, now: datetime | None = None) -> Assessment:
         Part(snapshot.title, snapshot.answer, snapshot.known,
              {k: v for k, v in snapshot.data.items() if k != "info"}),
         loss,
-        _drill(records),
+        _drill(ctx),
         restore_needed,
         info.id if info else "",
     )
@@ -237,16 +237,23 @@ def _loss_from_rows(ctx: Services, title: str, info: SnapshotInfo) -> Part:
                 True, {"net_rows": net, "tables": changed, "method": "row counts against the manifest"})
 
 
-def _drill(records: list[dict[str, Any]]) -> Part:
+def _drill(ctx: Services) -> Part:
     title = "Last restore drill"
-    for record in reversed(records):
-        if record.get("action") == "drill" and record.get("outcome") == "succeeded":
-            result = record.get("result") or {}
-            seconds = result.get("restore_s") or result.get("duration_s") or record.get("duration_s")
-            return Part(title, f"{record.get('time', '?')[:16].replace('T', ' ')} UTC by "
-                        f"{record.get('operator', '?')}: the restore took {_seconds(seconds)}", True,
-                        {"duration_s": seconds})
-    return Part(title, "unknown: no restore drill is recorded; a restore's duration is a guess", False)
+    try:
+        from pmb_console.actions.drill import last_drill
+    except ImportError:
+        return Part(title, "unknown: this version keeps no drill history", False)
+    drill = last_drill(Path(ctx.config.console.state_dir))
+    if drill is None:
+        return Part(title, "unknown: no passed restore drill is recorded (pmb-console drill); "
+                    "a restore's duration is a guess", False)
+    restore = next((p for p in drill.get("phases", []) if p.get("name") == "restore"), {})
+    seconds = drill.get("duration_s")
+    said = f"the whole drill took {_seconds(seconds)}"
+    if restore.get("duration_s") is not None:
+        said += f", pg_restore {_seconds(restore['duration_s'])}"
+    return Part(title, f"{str(drill.get('time', '?'))[:16].replace('T', ' ')} UTC, snapshot "
+                f"{drill.get('snapshot_id', '?')}: {said}", True, {"duration_s": seconds})
 
 
 def _seconds(value: Any) -> str:
