@@ -25,9 +25,14 @@ class JiraMigrateAction(Action):
     title = "JIRA migration"
     mutating = True
 
-    def __init__(self, dry_run: bool = False, resume: bool = False) -> None:
+    def __init__(
+        self, dry_run: bool = False, resume: bool = False, reading: ProgressFn | None = None
+    ) -> None:
         self.dry_run = dry_run
         self.resume = resume
+        self.reading = reading
+        """Progress of the reading done by the guards and the dry run's plan (the runner
+        reports only execute's); so a long survey is never a silent screen."""
         self.inventory: Inventory | None = None
         self.gaps: Gaps | None = None
         self.report: Report | None = None
@@ -83,7 +88,8 @@ class JiraMigrateAction(Action):
             from pmb_console.jira.client import JiraClient
 
             with JiraClient(cfg) as client:
-                self.report = self._migration(ctx, client).dry_run(inventory.users)
+                migration = self._migration(ctx, client, self._reading_progress("dry run"))
+                self.report = migration.dry_run(inventory.users)
             report = self.report
             return Plan(
                 summary=report.text().splitlines()[0],
@@ -172,7 +178,8 @@ class JiraMigrateAction(Action):
 
             mapping = self._mapping(ctx)
             with JiraClient(ctx.config.jira) as client:
-                self.inventory = self._migration(ctx, client, mapping=mapping).survey()
+                progress = self._reading_progress("survey")
+                self.inventory = self._migration(ctx, client, progress, mapping).survey()
             self.gaps = mapping.gaps(self.inventory)
         return self.inventory, self.gaps
 
@@ -189,6 +196,12 @@ class JiraMigrateAction(Action):
             Position(ctx.config.console.state_dir, cfg),
             progress or (lambda p: None),
         )
+
+    def _reading_progress(self, phase: str) -> Any:
+        reading = self.reading
+        if reading is None:
+            return None
+        return lambda p: reading(f"{phase}: {p.describe()}", None)
 
     def _writer(self, ctx: Services) -> IssueWriter:
         from pmb_console.jira.writer import open_writer

@@ -77,7 +77,8 @@ def migrate(services: Services, args: Namespace, as_json: bool) -> int:
     from pmb_console.actions.jira import JiraMigrateAction
     from pmb_console.actions.runner import Preview
 
-    action = JiraMigrateAction(dry_run=args.dry_run, resume=args.resume)
+    printer = _ProgressPrinter(sys.stderr)
+    action = JiraMigrateAction(dry_run=args.dry_run, resume=args.resume, reading=printer)
     interactive = sys.stdin.isatty() and not getattr(args, "yes", False)
 
     def confirm(preview: Preview) -> Confirmation:
@@ -89,9 +90,8 @@ def migrate(services: Services, args: Namespace, as_json: bool) -> int:
         answer = input("go ahead? [y/N] ").strip().lower()
         return Confirmation(answer in ("y", "yes"))
 
-    outcome = services.runner.run(
-        action, confirm, dry_run=args.dry_run, progress=_ProgressPrinter(sys.stderr)
-    )
+    outcome = services.runner.run(action, confirm, dry_run=args.dry_run, progress=printer)
+    printer.end()
     code = outcome.exit_code
     report = action.report
     if outcome.status == "dry-run" and report is not None and report.has_unmapped:
@@ -103,9 +103,19 @@ def migrate(services: Services, args: Namespace, as_json: bool) -> int:
         return code
     if report is not None:
         print(report.text())
-    if outcome.status == "refused":
+    if outcome.status == "refused" and outcome.guards:
+        failed = {g.name for g in outcome.guards if not g.ok}
         print(outcome.message, file=sys.stderr)
-        print("  hint: map what is listed with: pmb-console jira-migrate --map", file=sys.stderr)
+        if failed & {"issue types mapped", "statuses mapped", "assignees known"}:
+            print(
+                "  hint: map what is listed with: pmb-console jira-migrate --map", file=sys.stderr
+            )
+        if "target table ready" in failed:
+            print(
+                "  hint: create the table (the default schema is in the README) or set "
+                "[jira] target_table and target_columns",
+                file=sys.stderr,
+            )
     elif not outcome.ok or outcome.status != "dry-run":
         print(outcome.message, file=sys.stderr)
         if outcome.hint:
@@ -121,6 +131,11 @@ class _ProgressPrinter:
         self.stream = stream
         self.tty = stream.isatty()
         self.last = 0.0
+
+    def end(self) -> None:
+        if self.tty and self.last:
+            self.stream.write("\n")
+            self.stream.flush()
 
     def __call__(self, message: str, fraction: float | None = None) -> None:
         now = time.monotonic()
@@ -253,7 +268,9 @@ def _survey(services: Services, client: Any) -> Inventory:
         Position(services.config.console.state_dir, cfg),
         lambda p: printer(p.describe()),
     )
-    return migration.survey()
+    inventory = migration.survey()
+    printer.end()
+    return inventory
 
 
 def _print_inventory(inventory: Inventory, services: Services) -> None:

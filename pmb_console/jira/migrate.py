@@ -29,6 +29,7 @@ from pmb_console.jira.mapping import Inventory, JiraUser, Mapping
 from pmb_console.jira.writer import IssueWriter, PmbIssue
 
 SURVEY_FIELDS = ("issuetype", "status", "assignee")
+_SINGULAR = {"types": "type", "statuses": "status", "assignees": "assignee"}
 
 
 def issue_fields(cfg: JiraConfig) -> list[str]:
@@ -114,7 +115,7 @@ class Report:
         if self.has_unmapped:
             lines.append("unmapped (the run refuses to start; map them with --map):")
             for kind, counts in self.unmapped.items():
-                lines += [f"  {kind[:-1]} {name!r}: {n} issues" for name, n in counts.items()]
+                lines += [f"  {_SINGULAR[kind]} {name!r}: {n} issues" for name, n in counts.items()]
         lines += [f"default used: {d}" for d in self.defaults]
         if self.lossy:
             lines.append(
@@ -247,11 +248,11 @@ class Migration:
                 report.unmapped[kind][jira_value] += 1
                 if strict:
                     raise Refused(
-                        f"{key} has the unmapped {kind[:-1]} {jira_value!r} (it appeared after the check)",
+                        f"{key} has the unmapped {_SINGULAR[kind]} {jira_value!r} (it appeared after the check)",
                         "map it with jira-migrate --map, then run again with --resume",
                     )
             elif jira_value not in configured:
-                note = f"{kind[:-1]} {jira_value!r} → {default} (the default)"
+                note = f"{_SINGULAR[kind]} {jira_value!r} → {default} (the default)"
                 if note not in report.defaults:
                     report.defaults.append(note)
 
