@@ -473,3 +473,26 @@ def test_map_prompt_offers_the_targets_already_chosen(monkeypatch):
     )
     assert chosen == {"Open": "Archive", "In Review": "Review"}
     assert "1) Archive  2) Done" in prompts[0]
+
+
+def test_the_real_program_runs_a_dry_run_and_shows_the_rate_limit_wait(
+    tmp_path, jira_double, jira_env, monkeypatch
+):
+    import os
+    import subprocess
+    import sys
+
+    jira_double.rate_limit_on = {2}
+    config = write_config(tmp_path, jira_double, None, monkeypatch=monkeypatch)
+    done = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(config), "jira-migrate", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("JIRA migration dry run: 250 issues in 3 pages")
+    assert "waiting 1 s (rate limited (HTTP 429))" in done.stderr
+    assert "Traceback" not in done.stderr and TOKEN not in done.stdout + done.stderr
