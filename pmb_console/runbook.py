@@ -149,7 +149,7 @@ def format_runbook(views: list[StepView]) -> str:
     for view in views:
         if view.section != section:
             section = view.section
-            lines += ["" if lines else "", SECTIONS[section]] if lines else [SECTIONS[section]]
+            lines += ["", SECTIONS[section]] if lines else [SECTIONS[section]]
         who = f" — {view.by}" if view.by else ""
         when = f" {view.at[:19].replace('T', ' ')}" if view.at else ""
         lines.append(f"  {marks.get(view.state, '[?]')} {view.title}{who}{when}")
