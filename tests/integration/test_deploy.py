@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from pmb_console.actions.base import Confirmation
-from pmb_console.actions.deploy import DecommissionAction, DeployAction, ProvisionAction, SmokeAction
+from pmb_console.actions.deploy import (
+    DecommissionAction,
+    DeployAction,
+    ProvisionAction,
+    SmokeAction,
+)
 from pmb_console.actions.traffic import SwitchAction
 from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
