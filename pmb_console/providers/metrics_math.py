@@ -13,9 +13,10 @@ duration histogram) into the same `Scrape`:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 LabelSet = tuple[tuple[str, str], ...]
@@ -166,8 +167,35 @@ def _unescape(value: str) -> str:
     return _ESCAPE.sub(lambda m: _UNESCAPE.get(m.group(1), "\\" + m.group(1)), value)
 
 
+_PLAIN_SAMPLE = re.compile(
+    r'\{((?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*",)*[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")\} (\S+)$'
+)
+_PLAIN_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"')
+
+
+def _number(text: str) -> float:
+    if "_" in text:  # Python's float() reads "1_000"; the exposition format does not
+        raise ValueError(text)
+    return float(text)
+
+
 def _split_sample(line: str, name_len: int) -> tuple[dict[str, str], float]:
     """Labels and value of one sample line whose metric name is `line[:name_len]`."""
+    # The common line — labels without escapes or spaces, a value, no timestamp — in two
+    # regular expressions; anything else takes the careful path below.
+    plain = _PLAIN_SAMPLE.match(line, name_len)
+    if plain is not None:
+        try:
+            value = _number(plain.group(2))
+        except ValueError:
+            raise MetricsFormatError(f"not Prometheus text: {_short(line)!r}") from None
+        labels = dict(_PLAIN_LABEL.findall(plain.group(1)))
+        if len(labels) == plain.group(1).count('="'):  # no label given twice
+            return labels, value
+    return _split_sample_carefully(line, name_len)
+
+
+def _split_sample_carefully(line: str, name_len: int) -> tuple[dict[str, str], float]:
     labels: dict[str, str] = {}
     pos = name_len
     if pos < len(line) and line[pos] == "{":
@@ -180,6 +208,8 @@ def _split_sample(line: str, name_len: int) -> tuple[dict[str, str], float]:
                 m = _LABEL.match(line, pos)
                 if m is None:
                     raise MetricsFormatError(f"not Prometheus text: bad labels in {_short(line)!r}")
+                if m.group(1) in labels:
+                    raise MetricsFormatError(f"not Prometheus text: label {m.group(1)} given twice")
                 labels[m.group(1)] = _unescape(m.group(2))
                 pos = m.end()
                 if m.group(3) == "}":
@@ -193,12 +223,48 @@ def _split_sample(line: str, name_len: int) -> tuple[dict[str, str], float]:
     if not fields or len(fields) > 2 or (pos < len(line) and not line[pos].isspace()):
         raise MetricsFormatError(f"not Prometheus text: {_short(line)!r}")
     try:
-        value = float(fields[0])
+        value = _number(fields[0])
         if len(fields) == 2:
-            int(fields[1])  # a timestamp in milliseconds
+            int(fields[1].replace("_", "?"))  # a timestamp in milliseconds
     except ValueError:
         raise MetricsFormatError(f"not Prometheus text: {_short(line)!r}") from None
     return labels, value
+
+
+@functools.lru_cache(maxsize=8)
+def _type_line(names: MetricNames) -> re.Pattern[str]:
+    families = "|".join(
+        re.escape(n) for n in sorted({names.requests_family, names.requests_sample})
+    )
+    return re.compile(rf"^[ \t]*#[ \t]+TYPE[ \t]+({families})[ \t]", re.MULTILINE)
+
+
+def _lines_starting(text: str, name: str) -> Iterator[str]:
+    """The lines of `text` that begin with `name` followed by `{`, a space or a tab.
+
+    str.find jumps from one to the next in C; looking at every line in Python is what
+    made a parser slow. Indented lines are rare but legal, so when there are any, every
+    line is looked at instead.
+    """
+    if "\n " in text or "\n\t" in text or text[:1] in (" ", "\t"):
+        for line in text.split("\n"):
+            line = line.strip()
+            if line.startswith(name) and line[len(name) : len(name) + 1] in _AFTER_NAME:
+                yield line
+        return
+    needle = "\n" + name
+    at = 0 if text.startswith(name) else text.find(needle)
+    while at != -1:
+        begin = at + 1 if text[at] == "\n" else at
+        end = text.find("\n", begin)
+        if end == -1:
+            end = len(text)
+        if text[begin + len(name) : begin + len(name) + 1] in _AFTER_NAME:
+            yield text[begin:end].strip()
+        at = text.find(needle, end)
+
+
+_AFTER_NAME = ("{", " ", "\t")
 
 
 def parse_focused(text: str, names: MetricNames, at: float = 0.0) -> Scrape:
@@ -206,37 +272,19 @@ def parse_focused(text: str, names: MetricNames, at: float = 0.0) -> Scrape:
 
     Lines of other families are skipped unread, so garbage elsewhere in the body goes
     unnoticed here — but a body with none of our lines fails with "no ... in the
-    metrics", which is still an error for that instance, as it should be.
+    metrics", which is still an error for that instance.
     """
     requests: dict[LabelSet, float] = {}
     buckets: dict[LabelSet, dict[float, float]] = {}
-    seen_requests = False
+    seen_requests = _type_line(names).search(text) is not None
     req_name, bucket_name = names.requests_sample, names.bucket_sample
-    family_decl = (f"# TYPE {names.requests_family} ", f"# TYPE {names.requests_sample} ")
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if not line:
-            continue
-        if line[0] == "#":
-            if line.startswith(family_decl):
-                seen_requests = True
-            continue
-        if line.startswith(req_name) and line[len(req_name) : len(req_name) + 1] in (
-            "{",
-            " ",
-            "\t",
-        ):
-            labels, value = _split_sample(line, len(req_name))
-            requests[_labelset(labels)] = _checked(value, req_name)
-            seen_requests = True
-        elif line.startswith(bucket_name) and line[len(bucket_name) : len(bucket_name) + 1] in (
-            "{",
-            " ",
-            "\t",
-        ):
-            labels, value = _split_sample(line, len(bucket_name))
-            if "le" not in labels:
-                continue
+    for line in _lines_starting(text, req_name):
+        labels, value = _split_sample(line, len(req_name))
+        requests[_labelset(labels)] = _checked(value, req_name)
+        seen_requests = True
+    for line in _lines_starting(text, bucket_name):
+        labels, value = _split_sample(line, len(bucket_name))
+        if "le" in labels:
             bound = _le(labels.pop("le"))
             buckets.setdefault(_labelset(labels), {})[bound] = _checked(value, bucket_name)
     return _finish(names, requests, buckets, seen_requests, at)

@@ -183,7 +183,7 @@ def damaged_expositions(draw) -> str:
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         at = draw(st.integers(min_value=0, max_value=len(text)))
         edit = draw(st.sampled_from(["delete", "insert", "replace"]))
-        char = draw(st.sampled_from(list('{}="\\ ,\n#+-.0eINa<')))
+        char = draw(st.sampled_from(list('{}="\\ ,\n\t_#+-.0eINa<')))
         if edit == "delete":
             text = text[:at] + text[at + 1 :]
         elif edit == "insert":
