@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pmb_console.config import COLORS, Config, MetricsConfig
 from pmb_console.providers.base import ColorMetrics, InstanceMetrics, MetricsSource
@@ -106,6 +107,13 @@ class PrometheusMetricsSource(MetricsSource):
         self.cfg = cfg
         self.url = cfg.prometheus.url.rstrip("/")
         self.queries = {color: queries_for(cfg, color) for color in COLORS}
+        # Prometheus names a target host:port; the panes know it by its config name.
+        self.names = {
+            (color, urlsplit(i.metrics_url).netloc): i.name
+            for color in COLORS
+            for i in config.colors.of(color).instances
+            if i.metrics_url
+        }
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout))
         self._httpx = httpx
         self._down_since: dict[tuple[str, str], float] = {}
@@ -155,7 +163,8 @@ class PrometheusMetricsSource(MetricsSource):
     ) -> tuple[InstanceMetrics, ...]:
         rows = []
         for s in sorted(series, key=lambda s: s.labels.get("instance", "")):
-            name = s.labels.get("instance") or s.labels.get("job") or "?"
+            target = s.labels.get("instance") or s.labels.get("job") or "?"
+            name = self.names.get((color, target), target)
             up = s.value == 1
             key = (color, name)
             if up:

@@ -81,6 +81,14 @@ class LoopSlice:
         self.turn_started = None
 
 
+def _none_answered(count: int, up: int) -> str:
+    if count == 0:
+        return "no instances in the config"
+    if up == 0:
+        return f"none of its {count} instance{'s' if count > 1 else ''} answered"
+    return ""
+
+
 def names_of(cfg: MetricsConfig) -> MetricNames:
     return MetricNames(
         requests=cfg.requests_metric, status_label=cfg.status_label, duration=cfg.duration_metric
@@ -118,12 +126,16 @@ class ScrapeMetricsSource(MetricsSource):
         count = len(self.tracks)
         self.fetcher = fetcher or make_fetcher(count, cfg.timeout, cfg.max_bytes, cfg.concurrency)
         self._slice = LoopSlice()
+        self._one_at_a_time = asyncio.Lock()
         self.parser: Parser = parser or (
             parse_focused if count > FOCUSED_PARSER_FROM else parse_reference
         )
 
     async def poll(self) -> dict[str, ColorMetrics]:
-        results = await self._scrape_all()
+        # Two polls at once would interleave their scrapes of the same instance and
+        # compute rates over the wrong intervals; the second waits for the first.
+        async with self._one_at_a_time:
+            results = await self._scrape_all()
         now = time.time()
         out: dict[str, ColorMetrics] = {}
         for color in COLORS:
@@ -131,6 +143,7 @@ class ScrapeMetricsSource(MetricsSource):
                 (m, d) for (m, d), t in zip(results, self.tracks, strict=True) if t.color == color
             ]
             figures = pool_color(d for _, d in rows if d is not None)
+            up = sum(1 for m, _ in rows if m.up)
             out[color] = ColorMetrics(
                 color=color,
                 requests_per_second=figures.requests_per_second,
@@ -138,6 +151,7 @@ class ScrapeMetricsSource(MetricsSource):
                 p95_ms=figures.p95_ms,
                 instances=tuple(m for m, _ in rows),
                 at=now,
+                error=_none_answered(len(rows), up),
             )
         return out
 

@@ -18,7 +18,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pmb_console.config import Config, MetricsConfig, PrometheusSourceConfig
+from pmb_console.config import (
+    ColorConfig,
+    ColorsConfig,
+    Config,
+    Instance,
+    MetricsConfig,
+    PrometheusSourceConfig,
+)
 from pmb_console.providers.metrics import build_metrics_source
 from pmb_console.providers.metrics_prometheus import PrometheusMetricsSource, default_queries
 
@@ -124,11 +131,16 @@ def config(
     url: str, queries: dict[str, dict[str, str]] | None = None, timeout: float = 1.0
 ) -> Config:
     return Config(
+        colors=ColorsConfig(
+            blue=ColorConfig(
+                instances=[Instance(name="blue-1", metrics_url="http://10.0.1.10:8080/metrics")]
+            )
+        ),
         metrics=MetricsConfig(
             source="prometheus",
             timeout=timeout,
             prometheus=PrometheusSourceConfig(url=url, queries=queries or {}),
-        )
+        ),
     )
 
 
@@ -165,9 +177,10 @@ async def test_figures_per_color_from_the_default_queries(prom):
     # No traffic on green: the rate is 0, and 0/0 (NaN) means "unknown", not an error.
     assert green.requests_per_second == 0.0
     assert green.error_rate is None and green.p95_ms is None
-    # Instance rows from `up`, sorted by instance, the down one said in words.
+    # Instance rows from `up`, sorted by target, the down one said in words; a target
+    # the config knows by its metrics_url is shown by its config name.
     assert [(i.name, i.up) for i in blue.instances] == [
-        ("10.0.1.10:8080", False),
+        ("blue-1", False),
         ("10.0.1.11:8080", True),
     ]
     down = blue.instances[0]

@@ -325,6 +325,8 @@ async def test_connection_refused_and_a_hung_endpoint(fleet, client):
     none = figures["green"].instances[0]
     assert not none.up and none.error == "no metrics_url in the config"
     assert figures["blue"].requests_per_second is None
+    assert figures["blue"].error == "none of its 2 instances answered"
+    assert figures["green"].error == "none of its 1 instance answered"
 
 
 async def test_slow_but_answering_is_up_and_marked_slow(fleet, client):
@@ -400,3 +402,30 @@ async def test_build_picks_the_scrape_source_and_a_fleet_gets_the_fast_path():
     finally:
         await small.aclose()
         await large.aclose()
+
+
+async def test_two_polls_at_once_take_turns(fleet):
+    app = fleet.add("b1")
+    app.delay = 0.2
+    src = source(config({"b1": fleet.url("b1")}, {}), "httpx")
+    try:
+        await src.poll()
+        app.serve("200", 10, 0.01)
+        first, second = await asyncio.gather(src.poll(), src.poll())
+    finally:
+        await src.aclose()
+    # Each poll's rate spans its own interval: the second starts once the first is done,
+    # so it sees no new requests, never a negative or doubled count.
+    assert first["blue"].requests_per_second > 0
+    assert second["blue"].requests_per_second == 0.0
+    assert second["blue"].instances[0].scraped_at > first["blue"].instances[0].scraped_at
+
+
+async def test_a_color_without_instances_says_so():
+    src = source(config({}, {}), "httpx")
+    try:
+        figures = await src.poll()
+    finally:
+        await src.aclose()
+    assert figures["blue"].instances == ()
+    assert figures["blue"].error == "no instances in the config"
