@@ -23,7 +23,7 @@ from pmb_console.config import ColorConfig, ColorsConfig, Config, Instance, Metr
 from pmb_console.providers.metrics import build_metrics_source
 from pmb_console.providers.metrics_fetch import make_fetcher
 from pmb_console.providers.metrics_math import parse_focused, parse_reference
-from pmb_console.providers.metrics_scrape import ScrapeMetricsSource
+from pmb_console.providers.metrics_scrape import LoopSlice, ScrapeMetricsSource
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -429,3 +429,30 @@ async def test_a_color_without_instances_says_so():
         await src.aclose()
     assert figures["blue"].instances == ()
     assert figures["blue"].error == "no instances in the config"
+
+
+async def test_a_burst_of_answers_is_parsed_over_several_turns_of_the_loop():
+    """A hundred answers arriving together must not hold the loop until all are parsed."""
+    slice_ = LoopSlice(budget=0.004)
+    loop = asyncio.get_running_loop()
+    turns = 0
+    done = False
+
+    def heartbeat() -> None:  # runs once per turn of the loop while the burst lasts
+        nonlocal turns
+        if not done:
+            turns += 1
+            loop.call_soon(heartbeat)
+
+    async def parse_one() -> None:
+        await slice_.take_turn()
+        end = time.perf_counter() + 0.001  # a parse's worth of work on the loop
+        while time.perf_counter() < end:
+            pass
+
+    loop.call_soon(heartbeat)
+    await asyncio.gather(*(parse_one() for _ in range(100)))
+    done = True
+    # 100 ms of parsing at 4 ms a turn: the loop came around many times in between.
+    # Parsed back to back, it would have come around once or twice.
+    assert turns >= 10
