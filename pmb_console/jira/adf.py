@@ -338,23 +338,33 @@ class _Converter:
                 continue
             marker = marker_of(item) if marker_of else numbered(number)
             number += 1
-            body = self.item_body(item, item_path, depth + 1)
+            first_kind, body = self.item_parts(item, item_path, depth + 1)
             if self.in_cell:
                 rendered.append("• " + body.replace("\n", "<br>"))
+            elif numbered is None and body and first_kind != "paragraph":
+                # after "- [ ]" the item's text has begun: a table or a fence must start
+                # its own line, apart from it
+                rendered.append(marker + "\n\n" + _indent(body, 2))
             else:
                 width = len(marker) + 1 if numbered else 2
                 rendered.append(marker + (" " + _indent(body, width, first=False) if body else ""))
         return ("<br>" if self.in_cell else "\n").join(rendered)
 
     def item_body(self, item: Any, path: str, depth: int) -> str:
+        return self.item_parts(item, path, depth)[1]
+
+    def item_parts(self, item: Any, path: str, depth: int) -> tuple[str, str]:
+        """(the type of the item's first block, the item's Markdown)."""
         if not isinstance(item, dict):
             self.lose(path, _type(item), "not a node; skipped")
-            return ""
-        if _type(item) not in ("listItem", "taskItem", "decisionItem"):
-            return self.block(item, path, depth)
+            return "", ""
+        kind = _type(item)
+        if kind not in ("listItem", "taskItem", "decisionItem"):
+            return kind, self.block(item, path, depth)
         parts = self.kinded_blocks(_content(item), path, depth)
+        first_kind = parts[0][0] if parts else ""
         if self.in_cell:
-            return "<br>".join(text for _, text in parts)
+            return first_kind, "<br>".join(text for _, text in parts)
         joined = parts[0][1] if parts else ""
         for (before, _), (kind, text) in zip(parts, parts[1:], strict=False):
             # a nested list right after its item's paragraph keeps the list tight, but
@@ -363,7 +373,7 @@ class _Converter:
             first = text.split("\n", 1)[0]
             tight = kind in _LISTS and before == "paragraph" and first.startswith(("- ", "1. "))
             joined += ("\n" if tight else "\n\n") + text
-        return joined
+        return first_kind, joined
 
     def table(self, node: dict[str, Any], path: str, depth: int) -> str:
         if self.in_cell:

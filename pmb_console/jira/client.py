@@ -320,7 +320,8 @@ def _list(body: Any, key: str) -> list[dict[str, Any]]:
 
 
 def _field(value: dict[str, Any]) -> FieldInfo:
-    schema = value.get("schema") if isinstance(value.get("schema"), dict) else {}
+    schema = value.get("schema")
+    schema = schema if isinstance(schema, dict) else {}
     return FieldInfo(
         str(value.get("id", "")), str(value.get("name", "")), str(schema.get("type", ""))
     )

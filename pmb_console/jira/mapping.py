@@ -60,7 +60,8 @@ class Inventory:
     unassigned: int = 0
 
     def add(self, issue: dict[str, Any]) -> None:
-        fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+        fields = issue.get("fields")
+        fields = fields if isinstance(fields, dict) else {}
         self.issues += 1
         self.types[_name(fields.get("issuetype"))] += 1
         self.statuses[_name(fields.get("status"))] += 1

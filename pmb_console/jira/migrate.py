@@ -233,7 +233,8 @@ class Migration:
         """
         cfg, mapping = self.cfg, self.mapping
         key = str(issue.get("key") or issue.get("id") or "?")
-        fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+        fields = issue.get("fields")
+        fields = fields if isinstance(fields, dict) else {}
         report.issues += 1
 
         jira_type = _name(fields.get("issuetype"))
@@ -303,6 +304,11 @@ class Migration:
         )
 
     def _closing_notes(self, report: Report) -> None:
+        if report.issues and self.cfg.flavor == "datacenter":
+            report.notes.append(
+                "Data Center descriptions are wiki markup, not ADF: written as they are, "
+                "not converted to Markdown"
+            )
         if report.issues and not report.story_points_seen:
             report.notes.append(
                 f"no issue carries the story points field {self.cfg.story_points_field}: "

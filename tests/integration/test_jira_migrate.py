@@ -328,10 +328,11 @@ def test_datacenter_flavor_pages_with_startat_and_a_bearer_token(
     config = write_config(
         tmp_path, jira_double, pg_database, page_size=100, monkeypatch=monkeypatch
     )
-    outcome, _ = run_action(config)
+    outcome, action = run_action(config)
     assert outcome.status == "succeeded", outcome.message
     assert pg_database.scalar("SELECT count(*) FROM issues") == 250
     assert {q["startAt"][0] for q in jira_double.search_requests} == {"0", "100", "200"}
+    assert any("wiki markup" in note for note in action.report.notes)
 
 
 # --- faults ----------------------------------------------------------------------------

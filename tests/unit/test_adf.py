@@ -600,3 +600,14 @@ def test_realistic_description_converts_without_losses():
         "code_inline",
     ):
         assert expected in types
+
+
+def test_a_task_whose_first_block_is_a_table_starts_the_table_on_its_own_line():
+    task = {
+        "type": "taskItem",
+        "attrs": {"state": "TODO"},
+        "content": [{"type": "table", "content": [row(cell(p(t("a|b", "code"))))]}],
+    }
+    out = md(doc({"type": "taskList", "content": [task]}))
+    assert out == "- [ ]\n\n  | `a\\|b` |\n  | --- |"
+    assert "table_open" in token_types(out)
