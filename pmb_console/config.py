@@ -105,7 +105,23 @@ class PrometheusSourceConfig(Model):
     url: str = ""
     """Prometheus server base URL, for source = "prometheus"."""
     queries: dict[str, dict[str, str]] = {}
-    """PromQL per color: {blue = {requests_per_second = "...", error_rate = "...", p95_seconds = "..."}}."""
+    """PromQL per color: {blue = {requests_per_second = "...", error_rate = "...", p95_seconds = "...", up = "..."}};
+    a query not given is built from the metric names with a color label."""
+
+    @field_validator("queries")
+    @classmethod
+    def _known_queries(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        # A misspelt name would silently fall back to the default query.
+        known = ("requests_per_second", "error_rate", "p95_seconds", "up")
+        for color, queries in v.items():
+            if color not in COLORS:
+                raise ValueError(f"unknown color {color!r} (blue or green)")
+            unknown = sorted(set(queries) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"unknown query {', '.join(unknown)} for {color} (known: {', '.join(known)})"
+                )
+        return v
 
 
 class MetricsConfig(Model):
