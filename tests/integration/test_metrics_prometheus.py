@@ -25,7 +25,9 @@ from pmb_console.config import (
     Instance,
     MetricsConfig,
     PrometheusSourceConfig,
+    parse_config,
 )
+from pmb_console.errors import ConfigError
 from pmb_console.providers.metrics import build_metrics_source
 from pmb_console.providers.metrics_prometheus import PrometheusMetricsSource, default_queries
 
@@ -299,3 +301,12 @@ async def test_a_password_in_the_prometheus_url_is_not_shown():
     finally:
         await src.aclose()
     assert figures["blue"].error and "hunter2" not in figures["blue"].error
+
+
+def test_a_misspelt_query_name_is_a_config_error_not_a_silent_default():
+    text = '[metrics.prometheus]\nqueries = { blue = { p95_second = "x" } }\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "console.toml")
+    said = str(caught.value)
+    assert "metrics.prometheus.queries" in said
+    assert "unknown query p95_second for blue" in said
