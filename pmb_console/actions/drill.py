@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,8 @@ class DrillAction(Action):
 
     def __init__(self, snapshot_id: str | None = None) -> None:
         self.snapshot_id = snapshot_id
+        self._identities: dict[str, tuple[str, str]] = {}
+        """What each DSN's server said it is, asked once per run: it does not change."""
 
     def params(self) -> dict[str, Any]:
         return {"snapshot_id": self.snapshot_id}
@@ -207,12 +210,16 @@ class DrillAction(Action):
         identity = getattr(store, "server_identity", None)
         if identity is None:
             return ""
+        # Both servers are asked at once: two connections, one wait.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            asked_theirs = pool.submit(self._identity, identity, target)
+            asked_ours = pool.submit(self._identity, identity, production)
         try:
-            theirs = identity(target)
+            theirs = asked_theirs.result()
         except ProviderError as exc:
             raise ProviderError(f"the drill target: {exc.message}", exc.hint) from None
         try:
-            ours = identity(None)
+            ours = asked_ours.result()
         except ProviderError:
             return ""  # production unreachable: the addresses already differ, nothing more to ask
         if theirs == ours:
@@ -221,6 +228,11 @@ class DrillAction(Action):
                 "(the same server and database, written differently)"
             )
         return ""
+
+    def _identity(self, ask: Any, dsn: str) -> tuple[str, str]:
+        if dsn not in self._identities:
+            self._identities[dsn] = ask(dsn)
+        return self._identities[dsn]
 
     def guards(self, ctx: Services) -> list[GuardResult]:
         store = ctx.snapshots
@@ -304,6 +316,16 @@ class _DrillRun:
         self.target = target
         self.progress = progress
         self.phases: list[dict[str, Any]] = []
+        self._conn: Any = None
+        """One connection to the restored database, for the row counts and the smoke query."""
+
+    def _restored(self) -> Any:
+        from pmb_console.providers.postgres import connect
+
+        if self._conn is None:
+            timeout = self.ctx.config.database.connect_timeout
+            self._conn = connect(self.target, connect_timeout=timeout)
+        return self._conn
 
     def carry_out(self, smoke_query: str) -> dict[str, Any]:
         started_at = now_iso()
@@ -316,10 +338,14 @@ class _DrillRun:
             ("row counts", lambda: self._row_counts(expected)),
             ("smoke", lambda: self._smoke(smoke_query)),
         )
-        for number, (name, step) in enumerate(steps):
-            self.progress(f"drill {name} ({number + 1} of {len(steps)})", number / len(steps))
-            if not self._phase(name, step):
-                break
+        try:
+            for number, (name, step) in enumerate(steps):
+                self.progress(f"drill {name} ({number + 1} of {len(steps)})", number / len(steps))
+                if not self._phase(name, step):
+                    break
+        finally:
+            if self._conn is not None:
+                self._conn.close()
         return {
             "run": f"{started_at}-{os.getpid()}",
             "time": started_at,
@@ -360,10 +386,11 @@ class _DrillRun:
 
     def _row_counts(self, expected: dict[str, int]) -> str:
         from pmb_console.providers.pg_dump import row_count_mismatches
-        from pmb_console.providers.postgres import connect, table_row_counts
+        from pmb_console.providers.postgres import table_row_counts
 
-        with connect(self.target, connect_timeout=self.ctx.config.database.connect_timeout) as conn:
-            counts = table_row_counts(conn, _prefixed(self.progress, "row counts: "))
+        conn = self._restored()
+        counts = table_row_counts(conn, _prefixed(self.progress, "row counts: "))
+        conn.rollback()
         mismatches = row_count_mismatches(expected, counts)
         if mismatches:
             raise ProviderError("; ".join(mismatches))
@@ -372,18 +399,16 @@ class _DrillRun:
     def _smoke(self, query: str) -> str:
         import psycopg
 
-        from pmb_console.providers.postgres import connect
-
         if not query.strip():
             return "no smoke query configured"
-        timeout = self.ctx.config.database.connect_timeout
-        with connect(self.target, connect_timeout=timeout) as conn:
-            try:
-                row = conn.execute(query).fetchone()  # type: ignore[arg-type]
-            except psycopg.Error as exc:
-                said = exc.diag.message_primary or str(exc).strip().splitlines()[0]
-                raise ProviderError(f"the smoke query failed: {said}") from None
-            finally:
+        conn = self._restored()
+        try:
+            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            said = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+            raise ProviderError(f"the smoke query failed: {said}") from None
+        finally:
+            if not conn.broken:
                 conn.rollback()  # a smoke query reads; nothing it did is kept
         # Good when it answers a row whose first value is true (or any value but false/NULL/0).
         if row is None:

@@ -9,20 +9,23 @@ with pg_export_snapshot), so after a restore they must match exactly.
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import json
 import os
 import re
 import secrets
+import select
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import psycopg
 
@@ -45,9 +48,13 @@ from pmb_console.providers.postgres import (
 )
 from pmb_console.redact import redact
 
+T = TypeVar("T")
+
 MANIFEST_FORMAT = 1
 PROGRESS_EVERY_S = 0.25
 """How often a running dump or restore reports progress."""
+COUNT_ITEMS_AFTER_S = 1.0
+"""A restore running longer than this learns its item count, for a progress fraction."""
 
 _SNAPSHOT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 _RESTORE_STEP = re.compile(r"^pg_restore: (processing|finished) item ")
@@ -123,12 +130,16 @@ class PgDumpSnapshotStore(SnapshotStore):
         with self._exported_snapshot() as (conn, exported):
             server_version = _one(conn, "SHOW server_version")
             database = _one(conn, "SELECT current_database()")
-            counts = table_row_counts(conn, prefixed(progress, "pg_dump: "))
             argv = [pg_dump, "--format=custom", f"--snapshot={exported}", f"--file={partial}"]
             if dbname:
                 argv.append(f"--dbname={dbname}")
             try:
-                self._run_dump(argv, env, partial, progress)
+                # The rows are counted while pg_dump runs: both read the same exported
+                # snapshot, so the counts are those of the dump, at no extra wait.
+                counts = self._run_dump(
+                    argv, env, partial, progress,
+                    meanwhile=lambda: table_row_counts(conn, prefixed(progress, "pg_dump: ")),
+                )
                 size, digest = _size_and_sha256(partial)
                 os.replace(partial, dump)
             except BaseException:
@@ -218,7 +229,6 @@ class PgDumpSnapshotStore(SnapshotStore):
         manifest = _read_manifest(path)
         dump = self.backup_dir / manifest["file"]
         env, dbname = child_env_and_dbname(dsn)
-        total = _toc_entries(pg_restore, dump, env)
         started = time.monotonic()
         argv = [pg_restore, "--clean", "--if-exists", f"--jobs={self.jobs}", "--verbose"]
         if dbname:
@@ -229,7 +239,7 @@ class PgDumpSnapshotStore(SnapshotStore):
             )
         argv.append(str(dump))
         progress(f"pg_restore: restoring {snapshot_id} into {describe(dsn)}", 0.0)
-        self._run_restore(argv, env, total, progress)
+        self._run_restore(argv, env, lambda: _toc_entries(pg_restore, dump, env), progress)
         restored_in = time.monotonic() - started
         if not count_rows:
             return RestoreResult(snapshot_id=snapshot_id, duration_s=round(restored_in, 3))
@@ -346,24 +356,28 @@ class PgDumpSnapshotStore(SnapshotStore):
         return found
 
     def _run_dump(
-        self, argv: builtins.list[str], env: dict[str, str], partial: Path, progress: ProgressFn
-    ) -> None:
+        self,
+        argv: builtins.list[str],
+        env: dict[str, str],
+        partial: Path,
+        progress: ProgressFn,
+        meanwhile: Callable[[], T],
+    ) -> T:
+        """Run pg_dump; `meanwhile` runs while it does, and its answer is returned."""
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(
                 argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
             )
             started = time.monotonic()
             try:
-                while True:
-                    try:
-                        proc.wait(timeout=PROGRESS_EVERY_S)
-                        break
-                    except subprocess.TimeoutExpired:
-                        written = partial.stat().st_size if partial.exists() else 0
-                        progress(
-                            f"pg_dump: {_human(written)} written in {time.monotonic() - started:.0f} s",
-                            None,
-                        )
+                answer = meanwhile()
+                while not _exited_within(proc, PROGRESS_EVERY_S):
+                    written = partial.stat().st_size if partial.exists() else 0
+                    progress(
+                        f"pg_dump: {_human(written)} written in {time.monotonic() - started:.0f} s",
+                        None,
+                    )
+                proc.wait()
             finally:
                 _stop(proc)
             if proc.returncode != 0:
@@ -372,10 +386,16 @@ class PgDumpSnapshotStore(SnapshotStore):
                     "nothing was kept; read pg_dump's words above (a pg_dump older than the server "
                     "cannot dump it)",
                 )
+            return answer
 
     def _run_restore(
-        self, argv: builtins.list[str], env: dict[str, str], total: int, progress: ProgressFn
+        self,
+        argv: builtins.list[str],
+        env: dict[str, str],
+        count_items: Callable[[], int],
+        progress: ProgressFn,
     ) -> None:
+        started = time.monotonic()
         proc = subprocess.Popen(
             argv,
             env=env,
@@ -388,6 +408,10 @@ class PgDumpSnapshotStore(SnapshotStore):
         errors: builtins.list[str] = []
         done = 0
         last_report = 0.0
+        # The item count only serves the progress fraction, and reading it costs a run of
+        # pg_restore --list: ask for it beside a restore that lasts, never before one.
+        counted: builtins.list[int] = []
+        counter: threading.Thread | None = None
         try:
             assert proc.stderr is not None
             for line in proc.stderr:
@@ -402,8 +426,16 @@ class PgDumpSnapshotStore(SnapshotStore):
                 now = time.monotonic()
                 if now - last_report >= PROGRESS_EVERY_S:
                     last_report = now
-                    fraction = min(done / total, 0.99) if total else None
-                    progress(f"pg_restore: {done} of {total} items", fraction)
+                    if counter is None and now - started >= COUNT_ITEMS_AFTER_S:
+                        counter = threading.Thread(
+                            target=lambda: counted.append(count_items()), daemon=True
+                        )
+                        counter.start()
+                    total = counted[0] if counted else 0
+                    if total:
+                        progress(f"pg_restore: {done} of {total} items", min(done / total, 0.99))
+                    else:
+                        progress(f"pg_restore: {done} items done", None)
             proc.wait()
         finally:
             _stop(proc)
@@ -498,9 +530,31 @@ def _toc_entries(pg_restore: str, dump: Path, env: dict[str, str]) -> int:
     )
 
 
+@functools.lru_cache(maxsize=8)
 def _program_version(program: str) -> str:
     said = subprocess.run([program, "--version"], capture_output=True, text=True)
     return said.stdout.strip()
+
+
+def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Has the process exited? Waits up to `seconds`, waking the moment it exits.
+
+    subprocess's own wait(timeout) polls with sleeps of up to 50 ms, which a fast dump
+    would pay at its end; a pidfd wakes select at once.
+    """
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        select.select([fd], [], [], seconds)
+    finally:
+        os.close(fd)
+    return proc.poll() is not None
 
 
 def _one(conn: psycopg.Connection, query: str) -> str:
