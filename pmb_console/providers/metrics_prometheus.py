@@ -70,7 +70,8 @@ def parse_answer(payload: Any) -> list[Series]:
     data = payload.get("data")
     if not isinstance(data, dict):
         raise QueryFailed("answer has no data")
-    kind, result = data.get("resultType"), data.get("result")
+    kind = data.get("resultType")
+    result: Any = data.get("result")
     try:
         if kind == "scalar":
             return [Series({}, float(result[1]))]
@@ -78,7 +79,7 @@ def parse_answer(payload: Any) -> list[Series]:
             return [
                 Series(dict(item.get("metric", {})), float(item["value"][1])) for item in result
             ]
-    except (TypeError, KeyError, IndexError, ValueError) as exc:
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError) as exc:
         raise QueryFailed(f"unreadable {kind} in the answer: {exc}") from None
     raise QueryFailed(f"query answered a {kind}, expected one value per series (an instant vector)")
 
@@ -108,7 +109,7 @@ class PrometheusMetricsSource(MetricsSource):
         self.url = cfg.prometheus.url.rstrip("/")
         self.queries = {color: queries_for(cfg, color) for color in COLORS}
         # Prometheus names a target host:port; the panes know it by its config name.
-        self.names = {
+        self.names: dict[tuple[str, str], str] = {
             (color, urlsplit(i.metrics_url).netloc): i.name
             for color in COLORS
             for i in config.colors.of(color).instances

@@ -29,7 +29,12 @@ from pmb_console.config import (
 )
 from pmb_console.errors import ConfigError
 from pmb_console.providers.metrics import build_metrics_source
-from pmb_console.providers.metrics_prometheus import PrometheusMetricsSource, default_queries
+from pmb_console.providers.metrics_prometheus import (
+    PrometheusMetricsSource,
+    QueryFailed,
+    default_queries,
+    parse_answer,
+)
 
 NOW = 1764028800.123
 
@@ -310,3 +315,39 @@ def test_a_misspelt_query_name_is_a_config_error_not_a_silent_default():
     said = str(caught.value)
     assert "metrics.prometheus.queries" in said
     assert "unknown query p95_second for blue" in said
+
+
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        (
+            {"status": "success", "data": {"resultType": "matrix", "result": []}},
+            "answered a matrix",
+        ),
+        (
+            {"status": "success", "data": {"resultType": "vector", "result": [7]}},
+            "unreadable vector",
+        ),
+        (
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"value": [1, "x"]}]},
+            },
+            "unreadable",
+        ),
+        ({"status": "success"}, "answer has no data"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+def test_answers_of_the_wrong_shape_are_said_not_raised(payload, said):
+    with pytest.raises(QueryFailed, match=said):
+        parse_answer(payload)
+
+
+def test_a_scalar_answer_is_one_value():
+    assert (
+        parse_answer(
+            {"status": "success", "data": {"resultType": "scalar", "result": [NOW, "3.5"]}}
+        )[0].value
+        == 3.5
+    )
