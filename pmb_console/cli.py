@@ -358,8 +358,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
         if ctx.config.console.read_only:
             raise ReadOnlyRefused("marking a step refused: this console is read-only")
         mark_step(ctx, args.mark, args.state, args.reason)
-    in_flight = ctx.journal.in_flight()
-    views = build_view(ReleaseJournal.of(ctx).read(), running_action=(in_flight or {}).get("action", ""))
+    views = build_view(ReleaseJournal.of(ctx).read())
     output.emit([v.as_dict() for v in views], args.json, lambda _: format_runbook(views))
     return ExitCode.OK
 
