@@ -70,23 +70,38 @@ def read_systems(ctx: Services) -> dict[str, Any]:
 
 
 def read_database(ctx: Services) -> dict[str, Any]:
-    """Row counts of every table, and any pg_restore still connected to the database."""
+    """Any pg_restore still connected to the database, else the row count of every table.
+
+    While a pg_restore runs, counting would queue behind its locks and prove nothing, so
+    it is not tried; and every read gives up on a lock after READ_LOCK_TIMEOUT rather than
+    hold the operator up.
+    """
+    import psycopg
+
+    from pmb_console.errors import ProviderError
     from pmb_console.providers.postgres import connect, dsn_from_env, table_row_counts
 
     dsn = dsn_from_env(ctx.config.database.dsn_env)
     with connect(dsn, autocommit=True, connect_timeout=ctx.config.database.connect_timeout) as conn:
+        conn.execute(f"SET lock_timeout = '{READ_LOCK_TIMEOUT}'")
         restores = conn.execute(
             "SELECT pid, backend_start::text, coalesce(wait_event_type, ''), coalesce(wait_event, '')"
             " FROM pg_stat_activity WHERE application_name = 'pg_restore' AND datname = current_database()"
         ).fetchall()
-        counts = table_row_counts(conn)
-    return {
-        "row_counts": counts,
-        "restores_running": [
-            {"pid": pid, "since": since, "waiting": f"{kind} {event}".strip()}
-            for pid, since, kind, event in restores
-        ],
-    }
+        running = [{"pid": pid, "since": since, "waiting": f"{kind} {event}".strip()}
+                   for pid, since, kind, event in restores]
+        if running:
+            return {"row_counts": None, "restores_running": running}
+        try:
+            counts = table_row_counts(conn)
+        except psycopg.errors.LockNotAvailable:
+            raise ProviderError(f"a table is locked by another session for more than {READ_LOCK_TIMEOUT}, "
+                                "so its rows cannot be counted now",
+                                "look at pg_stat_activity for what holds it, then read back again") from None
+    return {"row_counts": counts, "restores_running": []}
+
+
+READ_LOCK_TIMEOUT = "2s"
 
 
 @dataclass
@@ -247,9 +262,15 @@ def _judge_other(ctx: Services, record: dict[str, Any], systems: dict[str, Any])
 
 
 def acknowledge(ctx: Services, found: Interrupted) -> bool:
-    """Write the interrupted outcome to the audit once; False when it was already written."""
+    """Write the interrupted outcome and what was read back to the audit.
+
+    Once per state: read again later (a pg_restore that has since ended), a new reading
+    is written too, so the audit follows the systems rather than the first impression.
+    False when this reading was already recorded.
+    """
     run_id = found.run_id
-    if run_id and ctx.audit.last(lambda r: r.get("run_id") == run_id and r.get("outcome") == "interrupted"):
+    if run_id and ctx.audit.last(lambda r: r.get("run_id") == run_id and r.get("outcome") == "interrupted"
+                                 and r.get("interrupted_state") == found.state):
         return False
     ctx.runner.record_event(
         found.action,
@@ -275,7 +296,7 @@ def settle(
     *,
     reason: str = "",
 ) -> Outcome | None:
-    """Act on the operator's choice: finish, go-back or dismiss. Clears the in-flight record."""
+    """Act on the operator's choice: finish, go-back or dismiss."""
     acknowledge(ctx, found)
     if choice == "dismiss":
         ctx.journal.finish()
@@ -290,15 +311,19 @@ def settle(
         words = found.finish_words if choice == "finish" else found.go_back_words
         raise Refused(f"nothing to {choice.replace('-', ' ')}: {words}",
                       "dismiss it to clear the interrupted action (pmb-console resume --dismiss)")
-    ctx.journal.finish()
-    return ctx.runner.run(action, confirmation, reason=reason or f"{choice} the interrupted {found.action} "
-                          f"(run {found.run_id})")
+    # The in-flight record stays until the chosen action starts (the runner then replaces
+    # it): a choice refused or not confirmed leaves the interruption to be shown again.
+    outcome = ctx.runner.run(action, confirmation, reason=reason or f"{choice} the interrupted {found.action} "
+                             f"(run {found.run_id})")
+    if outcome.status == "nothing-to-do":
+        ctx.journal.finish()
+    return outcome
 
 
 def format_interrupted(found: Interrupted | None) -> str:
     """The text `pmb-console resume` prints."""
     if found is None:
-        return "nothing was interrupted: no action is in flight\n"
+        return "nothing was interrupted: no action is in flight"
     lines = [found.headline(), f"  what the systems say now: {found.finding}"]
     traffic = found.systems.get("traffic")
     if traffic:
@@ -311,4 +336,4 @@ def format_interrupted(found: Interrupted | None) -> str:
     lines.append(f"  finish:  {found.finish_words or 'not offered'}" + ("" if found.finish else " (nothing to run)"))
     lines.append(f"  go back: {found.go_back_words or 'not offered'}" + ("" if found.go_back else " (nothing to run)"))
     lines.append("  choose: pmb-console resume --finish | --go-back | --dismiss")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)

@@ -278,5 +278,5 @@ def format_assessment(a: Assessment, environment: str) -> str:
     needed = {"yes": "a restore is needed", "no": "no restore is needed for the schema",
               "unknown": "whether a restore is needed is unknown"}[a.restore_needed]
     lines += [f"  => {needed}", f"  restore: {a.restore_words(environment)}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 

@@ -161,7 +161,7 @@ def format_runbook(views: list[StepView]) -> str:
             lines.append(f"        override: {view.override}")
     nxt = next_step(views)
     lines += ["", f"next: {nxt.title}" if nxt else "every §2 step is done"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def _words(evidence: Any) -> str:
