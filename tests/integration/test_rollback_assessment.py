@@ -1,0 +1,87 @@
+"""The database assessment after a rollback, against a real PostgreSQL and real squawk.
+
+The snapshot is taken through the runner (which records the write counters then), the
+writes since are real INSERT/UPDATE/DELETE, the migration is applied by the real migrate
+action (which records its lint), and the loss is read from PostgreSQL's own statistics.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pmb_console.actions.base import Confirmation
+from pmb_console.actions.database import MigrateAction, SnapshotAction
+from pmb_console.bootstrap import bootstrap
+from pmb_console.config import load_config
+from pmb_console.rollback_assessment import assess
+from tests.fixtures.postgres import PgDatabase
+
+RELEASE = '\n[release]\nversion = "v1.1.0"\n'
+
+
+def _seed(db: PgDatabase) -> None:
+    db.execute("CREATE TABLE items (id int PRIMARY KEY, name text, note text)")
+    db.execute("INSERT INTO items SELECT g, 'item ' || g, '' FROM generate_series(1, 1000::int) g")
+
+
+def _write(db: PgDatabase) -> None:
+    db.execute("INSERT INTO items (id, name) SELECT g, 'new ' || g FROM generate_series(1001, 1030::int) g")
+    db.execute("UPDATE items SET name = 'renamed' WHERE id <= 10")
+    db.execute("DELETE FROM items WHERE id BETWEEN 500 AND 504")
+
+
+def test_a_breaking_migration_calls_for_a_restore_and_the_loss_is_counted(pg_database: PgDatabase, pg_config,
+                                                                          tmp_path: Path) -> None:
+    _seed(pg_database)
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_drop_note.sql").write_text("ALTER TABLE items DROP COLUMN note;\n")
+    config = pg_config(RELEASE, migrations_dir=migrations)
+    ctx = bootstrap(load_config(config))
+    snapshot = ctx.runner.run(SnapshotAction("before v1.1.0"), Confirmation.yes())
+    assert snapshot.status == "succeeded", snapshot.message
+    migrated = ctx.runner.run(MigrateAction(), Confirmation.yes(), force=True, reason="note is unused")
+    assert migrated.status == "succeeded", migrated.message
+    _write(pg_database)
+
+    found = assess(ctx)
+    assert found.restore_needed == "yes"
+    assert found.migrations.answer.startswith("no: 1 change(s) break the old version (0001_drop_note.sql:1")
+    assert found.snapshot_id == snapshot.result["snapshot_id"]
+    assert found.snapshot.answer.startswith(f"{found.snapshot_id} 'before v1.1.0', taken ")
+    tables = found.loss.data["tables"]
+    assert tables.pop("public.items") == [30, 10, 5]
+    assert [sum(t) for t in tables.values()] == [1]  # migrate's own record of the applied file
+    assert found.loss.answer.startswith("about 46 row writes since the snapshot: 31 inserted, 10 updated, 5 deleted"
+                                        " (most in public.items: 45;")
+    assert found.drill.answer.startswith("unknown: no passed restore drill is recorded")
+
+    proc = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(config), "assess"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "=> a restore is needed" in proc.stdout
+    assert (f"restore: restore {found.snapshot_id} (pmb-console restore {found.snapshot_id} --confirm test); "
+            "it would lose about 46 row writes") in proc.stdout
+
+
+def test_without_a_recorded_lint_compatibility_is_unknown(pg_database: PgDatabase, pg_config) -> None:
+    _seed(pg_database)
+    ctx = bootstrap(load_config(pg_config(RELEASE)))
+    found = assess(ctx)
+    assert found.restore_needed == "unknown"
+    assert found.migrations.answer.startswith("unknown: no lint recorded for release v1.1.0")
+    assert found.snapshot.answer.startswith("none: no snapshot was taken before the switch")
+    assert found.restore_words("test") == "no pre-deployment snapshot to restore"
+
+
+def test_a_snapshot_without_counters_falls_back_to_row_counts(pg_database: PgDatabase, pg_config) -> None:
+    _seed(pg_database)
+    ctx = bootstrap(load_config(pg_config(RELEASE)))
+    ctx.snapshots.create("taken outside the console's runner")  # no write counters recorded
+    _write(pg_database)
+    loss = assess(ctx).loss
+    assert loss.data["method"] == "row counts against the manifest"
+    assert loss.answer.startswith("at least 25 rows differ from the snapshot (public.items: +25)")
+    assert "updates cannot be seen this way" in loss.answer
