@@ -1,4 +1,4 @@
-"""The scrape source: each instance's /metrics, read in turn, turned into figures per color.
+"""The scrape source: every instance's /metrics fetched, then turned into figures per color.
 
 Rates need two scrapes: the first poll after start (or after an instance comes back
 without a previous scrape) shows the instance up with no figures yet. Everything an
@@ -32,7 +32,11 @@ from pmb_console.redact import redact
 Parser = Callable[[str, MetricNames, float], Scrape]
 
 FOCUSED_PARSER_FROM = 200
-"""Above this many instances in all, parse with the focused parser (see metrics_math)."""
+"""Above this many instances in all, parse with the focused parser (see metrics_math).
+
+prometheus_client's parser costs ~0.4 ms a body: 8% of a core at 200 instances a second,
+and on the event loop the console's keys share. Past that, the focused parser (~0.08 ms).
+"""
 
 SPREAD_FROM = 100
 """Above this many instances, a poll spreads its scrapes' starts over part of the interval."""
