@@ -30,6 +30,7 @@ from pmb_console.audit import now_iso, parse_time
 from pmb_console.journal import ReleaseJournal, new_color
 from pmb_console.providers.base import ColorMetrics
 from pmb_console.providers.metrics import percent
+from pmb_console.runbook import DONE, FAILED, RUNNING
 
 if TYPE_CHECKING:
     from pmb_console.actions.runner import Outcome
@@ -68,14 +69,19 @@ def start_window(journal: ReleaseJournal, config: Config, at_iso: str) -> None:
         )
 
     journal.set_monitor(change)
+    journal.mark("monitor", RUNNING, "console", f"window of {minutes:g} min opened by the switch",
+                 allow_out_of_order=True)
 
 
 def end_window(journal: ReleaseJournal, why: str) -> None:
-    def change(window: dict[str, Any]) -> None:
+    def change(window: dict[str, Any]) -> bool:
         if window.get("started_at") and not window.get("ended"):
             window["ended"] = {"at": time.time(), "why": why}
+            return True
+        return False
 
-    journal.set_monitor(change)
+    if journal.set_monitor(change):
+        journal.mark("monitor", FAILED, "console", f"window ended early: {why}", allow_out_of_order=True)
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,8 @@ class MonitorWindow:
         now = self.clock()
         status = self.status()
         cm = figures.get(status.color or self.color)
+        if status.passed:
+            self._settle_step(DONE, status.detail)
         if status.state != "watching" or cm is None:
             return MonitorReport(status)
         from pmb_console.providers.metrics import breaches as over_words
@@ -278,9 +286,16 @@ class MonitorWindow:
             window.setdefault("breaches", []).append({**breach.as_dict(), "at": now})
 
         self.journal.set_monitor(change)
+        self._settle_step(FAILED, f"breach: {breach.words}")
         self.ctx.runner.record_event(
             "monitor-breach", outcome="breach", message=breach.words, breach=breach.as_dict(),
             release=self.journal.release, environment=self.ctx.config.console.environment)
+
+    def _settle_step(self, state: str, detail: str) -> None:
+        """Mark the runbook's monitor step once the window has its answer."""
+        if (self.journal.read().get("steps", {}).get("monitor") or {}).get("state") == state:
+            return
+        self.journal.mark("monitor", state, self.ctx.config.console.operator, detail, allow_out_of_order=True)
 
     def flush(self) -> None:
         """Write the polls not yet counted in the journal (on exit)."""

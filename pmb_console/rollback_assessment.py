@@ -98,6 +98,15 @@ class Assessment:
             "parts": [asdict(p) for p in self.parts],
         }
 
+    def restore_action(self):
+        """The guarded restore of the pre-deployment snapshot (destructive: the environment
+        name is typed to confirm it), or None when there is no snapshot to restore."""
+        if not self.snapshot_id:
+            return None
+        from pmb_console.actions.database import RestoreAction
+
+        return RestoreAction(self.snapshot_id)
+
     def restore_words(self, environment: str) -> str:
         """The guarded restore, one action away, with the loss spelled out."""
         if not self.snapshot_id:

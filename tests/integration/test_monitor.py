@@ -122,7 +122,9 @@ def test_the_banner_appears_after_n_polls_over_the_threshold(haproxy: Haproxy, g
                                                              tmp_path: Path) -> None:
     ctx = bootstrap(load_config(write_config(haproxy, green_metrics, tmp_path, auto_rollback=False)))
     assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
-    assert window_status(ReleaseJournal.of(ctx).read()["monitor"], time.time()).state == "watching"
+    journal = ReleaseJournal.of(ctx).read()
+    assert window_status(journal["monitor"], time.time()).state == "watching"
+    assert journal["steps"]["monitor"]["state"] == "running"
     reports: list[MonitorReport] = []
 
     def seen(report: MonitorReport) -> None:
@@ -148,6 +150,9 @@ def test_the_banner_appears_after_n_polls_over_the_threshold(haproxy: Haproxy, g
     assert haproxy.weights() == {"blue": 0, "green": 100}  # no automatic rollback configured
     window = ReleaseJournal.of(ctx).read()["monitor"]
     assert window_status(window, 0).state == "breached" and window["polls"] == len(reports)
+    monitor_step = ReleaseJournal.of(ctx).read()["steps"]["monitor"]
+    assert monitor_step["state"] == "failed"
+    assert monitor_step["evidence"] == "breach: green error rate 10.0% > 2.0% for 3 consecutive polls"
     audited = ctx.audit.last(lambda r: r.get("action") == "monitor-breach")
     assert audited["message"] == "green error rate 10.0% > 2.0% for 3 consecutive polls"
 
