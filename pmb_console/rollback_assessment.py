@@ -256,7 +256,7 @@ def _drill(ctx: Services) -> Part:
     if drill is None:
         return Part(title, "unknown: no passed restore drill is recorded (pmb-console drill); "
                     "a restore's duration is a guess", False)
-    restore = next((p for p in drill.get("phases", []) if p.get("name") == "restore"), {})
+    restore: dict[str, Any] = next((p for p in drill.get("phases", []) if p.get("name") == "restore"), {})
     seconds = drill.get("duration_s")
     said = f"the whole drill took {_seconds(seconds)}"
     if restore.get("duration_s") is not None:

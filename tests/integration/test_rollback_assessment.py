@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+from psycopg import sql
 
 from pmb_console.actions.base import Confirmation
 from pmb_console.actions.database import MigrateAction, SnapshotAction
+from pmb_console.actions.drill import DrillAction
 from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
 from pmb_console.rollback_assessment import assess
@@ -85,3 +89,23 @@ def test_a_snapshot_without_counters_falls_back_to_row_counts(pg_database: PgDat
     assert loss.data["method"] == "row counts against the manifest"
     assert loss.answer.startswith("at least 25 rows differ from the snapshot (public.items: +25)")
     assert "updates cannot be seen this way" in loss.answer
+
+
+def test_the_last_drill_says_how_long_a_restore_takes(pg_database: PgDatabase, pg_server, pg_config,
+                                                     monkeypatch) -> None:
+    _seed(pg_database)
+    name = f"pmb_drill_{uuid.uuid4().hex[:10]}"
+    with pg_server.admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        monkeypatch.setenv("PMB_TEST_DRILL_URL", PgDatabase(pg_server, name).url)
+        ctx = bootstrap(load_config(pg_config(RELEASE + '\n[database.drill]\ntarget_dsn_env = "PMB_TEST_DRILL_URL"\n')))
+        assert ctx.runner.run(SnapshotAction("nightly"), Confirmation.yes()).status == "succeeded"
+        drilled = ctx.runner.run(DrillAction(None), Confirmation.yes())
+        assert drilled.status == "succeeded", drilled.message
+    finally:
+        with pg_server.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drill = assess(ctx).drill
+    assert drill.known and "the whole drill took" in drill.answer and ", pg_restore " in drill.answer
+    assert drill.data["duration_s"] > 0
