@@ -100,7 +100,9 @@ _BACKTICKS = re.compile(r"`+")
 
 
 def _escape(text: str) -> str:
-    return text.translate(_INLINE_ESCAPES)
+    text = text.translate(_INLINE_ESCAPES)
+    # a "!" ending a piece of text would turn a link that follows it into an image
+    return text[:-1] + "\\!" if text.endswith("!") else text
 
 
 def _fix_line_start(m: re.Match[str]) -> str:
@@ -276,6 +278,9 @@ class _Converter:
 
     def code_block(self, node: dict[str, Any], path: str, depth: int) -> str:
         text = "".join(text_leaves(_content(node))).replace("\x00", "")
+        # a lone CR ends a line in Markdown too; left bare, the indentation of a list
+        # item would not follow it
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         if self.in_cell:
             return "<br>".join(_code_span(line, True) for line in text.splitlines() if line.strip())
         text = text[:-1] if text.endswith("\n") else text

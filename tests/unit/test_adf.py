@@ -611,3 +611,15 @@ def test_a_task_whose_first_block_is_a_table_starts_the_table_on_its_own_line():
     out = md(doc({"type": "taskList", "content": [task]}))
     assert out == "- [ ]\n\n  | `a\\|b` |\n  | --- |"
     assert "table_open" in token_types(out)
+
+
+def test_carriage_returns_in_code_inside_a_list_stay_inside_the_item():
+    code = {"type": "codeBlock", "content": [t("a\rb\r\nc")]}
+    out = md(doc({"type": "bulletList", "content": [li(code)]}, p(t("after"))))
+    assert out == "- ```\n  a\n  b\n  c\n  ```\n\nafter"
+
+
+def test_an_exclamation_mark_before_a_link_does_not_make_it_an_image():
+    out = md(doc(p(t("Wow!"), t("docs", {"type": "link", "attrs": {"href": "https://d.example"}}))))
+    assert out == "Wow\\![docs](https://d.example)"
+    assert "image" not in token_types(out) and "link_open" in token_types(out)
