@@ -137,7 +137,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
