@@ -209,3 +209,42 @@ def test_lint_only_without_a_database_lints_every_file(pg_config, migrations):
     assert done.returncode == 3, done.stderr
     assert "every file was linted" in done.stdout
     assert "002_drop_email.sql:3" in done.stdout
+
+
+def test_cli_migrate_refuses_with_exit_3_and_force_with_a_reason_applies(users, pg_config, migrations):
+    migrations(**{"002_drop_email": TIMEOUTS + "ALTER TABLE users DROP COLUMN email;\n"})
+    config = pg_config(RELEASE)
+
+    refused = pmb(config, "migrate", "--yes")
+    no_reason = pmb(config, "migrate", "--yes", "--force")
+    forced = pmb(config, "migrate", "--yes", "--force", "--reason", "email moved in v1.1")
+
+    assert refused.returncode == 3, refused.stderr
+    assert "old version keeps working" in refused.stderr + refused.stdout
+    assert "002_drop_email.sql:3 ban-drop-column" in refused.stderr + refused.stdout
+    assert no_reason.returncode == 2
+    assert forced.returncode == 0, forced.stderr
+    assert applied(users) == ["002_drop_email.sql"] and "email" not in columns(users, "users")
+    assert "Traceback" not in refused.stderr + no_reason.stderr + forced.stderr
+
+
+def test_a_file_run_outside_a_transaction_says_what_stayed(users, pg_config, migrations):
+    migrations(
+        **{
+            "007_indexes": TIMEOUTS
+            + "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n"
+            + "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_nick_key ON users (nick);\n"
+        }
+    )
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "failed"
+    assert "007_indexes.sql failed at line 4" in outcome.message
+    assert "statement(s) before line 4 were applied and stay" in outcome.hint
+    valid = dict(users.rows(
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname IN ('users_email', 'users_nick_key')"))
+    assert valid == {"users_email": True, "users_nick_key": False}
+    assert applied(users) == []  # not recorded: the file as a whole did not apply
