@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -27,14 +28,14 @@ from pmb_console.providers.base import LogSource, TrafficState
 from pmb_console.redact import redact
 from pmb_console.tui import keys
 from pmb_console.tui.demo_controls import DemoControls
-from pmb_console.tui.flows import ActionFlows
 from pmb_console.tui.messages import MetricsRead, SystemsRead, WorkFailed
 from pmb_console.tui.readings import Fault, read_systems
 from pmb_console.tui.runbook_view import find_item
-from pmb_console.tui.screens.choosers import AskScreen, TextPromptScreen
-from pmb_console.tui.screens.help import HelpScreen
 from pmb_console.tui.screens.main import MainScreen, demo_bindings
 from pmb_console.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_theme_book
+
+if TYPE_CHECKING:
+    from pmb_console.tui.flows import ActionFlows
 
 Clock = Callable[[], datetime]
 
@@ -46,7 +47,9 @@ def utc_now() -> datetime:
 class PmbConsoleApp(App[int]):
     """The on-call console for blue/green deployments of PM Buddy."""
 
-    CSS_PATH = "app.tcss"
+    # The main screen is the default screen, whose own CSS_PATH Textual does not load:
+    # its stylesheet is loaded with the app's.
+    CSS_PATH = ["app.tcss", "screens/main.tcss"]
     TITLE = "pmb-console"
 
     def __init__(
@@ -65,11 +68,9 @@ class PmbConsoleApp(App[int]):
         """False in snapshot tests: the screen shows only what the test posts."""
         self.monotonic: Callable[[], float] = time.monotonic
         """The clock the confirmation's 300 ms arming delay is measured with."""
-        self.busy = False
-        """An action is between its preview and its outcome."""
+        self._busy = False
         self.running_action = ""
         """The name of the action in flight from this console, for the runbook panel."""
-        self.flows = ActionFlows(self)
         self.demo_color = "green"
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -98,26 +99,27 @@ class PmbConsoleApp(App[int]):
     def on_mount(self) -> None:
         if self.services.config.keymap:
             self.set_keymap(dict(self.services.config.keymap))
+        self.call_after_refresh(self._after_first_frame)
+
+    def get_default_screen(self) -> MainScreen:
+        # The main screen is the default one: the first frame is the dashboard, not a blank.
         screen_class: type[MainScreen] = MainScreen
         if self.demo is not None:
             screen_class = type(
                 "DemoMainScreen", (MainScreen,), {"BINDINGS": demo_bindings(self.demo.faults)}
             )
-        self.push_screen(screen_class())
-        self.call_after_refresh(self._after_first_frame)
+        return screen_class()
 
     def _after_first_frame(self) -> None:
         for problem in self.themes_found.problems:
             self.notify(problem, title="theme", severity="warning", timeout=10)
         if self._theme_problem:
             self.notify(self._theme_problem, title="theme", severity="warning", timeout=10)
-        self._show_theme()
-        self._tick()
         self.set_interval(1.0, self._tick)
         if self.poll:
-            self.poll_systems()
-            self.poll_metrics()
-            self._start_logs()
+            # A beat after the first frame: the pollers import their providers (httpx,
+            # the router) and that work should not hold up the first paint.
+            self.set_timer(0.05, self._start_polling)
         in_flight = None
         try:
             in_flight = self.services.journal.in_flight()
@@ -141,6 +143,16 @@ class PmbConsoleApp(App[int]):
         self._stopping.set()  # the screen is going: messages still queued must not touch it
         super().exit(*args, **kwargs)
 
+    def show_what_is_known(self) -> None:
+        """The dashboard is mounted: give it the theme's marks and the time at once."""
+        self._show_theme()
+        self._tick()
+
+    def _start_polling(self) -> None:
+        self.poll_systems()
+        self.poll_metrics()
+        self._start_logs()
+
     def on_unmount(self) -> None:
         self._stopping.set()
         self._wake.set()
@@ -156,7 +168,7 @@ class PmbConsoleApp(App[int]):
         if self._stopping.is_set() or not self.is_running:
             return None  # closing: messages still queued must not touch a screen being removed
         for screen in self.screen_stack:
-            if isinstance(screen, MainScreen) and screen.is_attached:
+            if isinstance(screen, MainScreen) and screen.is_attached and screen.ready:
                 return screen
         return None
 
@@ -198,8 +210,8 @@ class PmbConsoleApp(App[int]):
             )
             return
         interval = self.services.config.metrics.interval
-        try:
-            source = build_metrics_source(self.services.config)
+        try:  # building imports the source's client: off the loop
+            source = await asyncio.to_thread(build_metrics_source, self.services.config)
         except Exception as exc:
             self.post_message(WorkFailed(_fault("metrics", exc)))
             return
@@ -282,7 +294,6 @@ class PmbConsoleApp(App[int]):
         if main is not None:
             with self.batch_update():
                 main.show_systems(reading, self.running_action)
-            main.refresh_bindings()
 
     def on_metrics_read(self, message: MetricsRead) -> None:
         self._recovered("metrics")
@@ -297,6 +308,8 @@ class PmbConsoleApp(App[int]):
     def _fault(self, fault: Fault) -> None:
         """The one place a failed read becomes words: a notification once, and a greyed part."""
         if self._faults.get(fault.part) != fault.message:
+            if fault.part == "traffic" and "traffic" not in self._faults:
+                self._refresh_keys()  # switch and rollback grey out while traffic is unknown
             self._faults[fault.part] = fault.message
             hint = f"\nhint: {fault.hint}" if fault.hint else ""
             self.notify(
@@ -310,14 +323,31 @@ class PmbConsoleApp(App[int]):
             return
         if fault.part == "metrics":
             main.show_metrics_fault(fault.message)
-        if fault.part == "traffic":
-            main.refresh_bindings()
 
     def _recovered(self, part: str) -> None:
         if self._faults.pop(part, None) is not None:
             self.notify(f"{part} readable again", title=part, timeout=4)
+            if part == "traffic":
+                self._refresh_keys()
             if part == "metrics" and self.main is not None:
                 self.main.show_metrics_fault("")
+
+    @property
+    def busy(self) -> bool:
+        """An action is between its preview and its outcome."""
+        return self._busy
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        if value != self._busy:
+            self._busy = value
+            self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """Re-ask check_action. Only when its inputs change: the footer redraws each time."""
+        main = self.main
+        if main is not None:
+            main.refresh_bindings()
 
     @property
     def traffic_unreadable(self) -> bool:
@@ -327,6 +357,13 @@ class PmbConsoleApp(App[int]):
         return dict(self._traffic.weights) if self._traffic is not None else None
 
     # --- keys handed over by the main screen -------------------------------------------
+
+    @cached_property
+    def flows(self) -> ActionFlows:
+        # Imported on the first key that needs it: the first frame does not wait for it.
+        from pmb_console.tui.flows import ActionFlows
+
+        return ActionFlows(self)
 
     def start_flow(self, kind: str) -> None:
         if self.busy:
@@ -363,6 +400,8 @@ class PmbConsoleApp(App[int]):
         if tail is None:
             return
 
+        from pmb_console.tui.screens.choosers import TextPromptScreen
+
         def check(pattern: str) -> str:
             try:
                 re.compile(pattern)
@@ -387,6 +426,8 @@ class PmbConsoleApp(App[int]):
         )
 
     def show_help(self) -> None:
+        from pmb_console.tui.screens.help import HelpScreen
+
         demo_keys = []
         if self.demo is not None:
             demo_keys = [(key, words) for key, _, words in self.demo.faults]
@@ -404,6 +445,8 @@ class PmbConsoleApp(App[int]):
         if not self.busy:
             self.exit(0)
             return
+
+        from pmb_console.tui.screens.choosers import AskScreen
 
         def answer(quit_anyway: bool | None) -> None:
             if quit_anyway:

@@ -134,6 +134,8 @@ p95_threshold_ms = 500
 
 async def show_fixed_reading(pilot) -> None:
     app = pilot.app
+    while app.main is None:  # the dashboard is mounted: readings have somewhere to go
+        await pilot.pause(0.01)
     app.post_message(SystemsRead(SystemsReading(TRAFFIC, None, AUDIT, None)))
     for step in range(9):  # one round at a time: a newer round replaces a queued one
         app.post_message(MetricsRead({c: color_metrics(c, step) for c in ("blue", "green")}))

@@ -52,7 +52,6 @@ def demo_bindings(faults: list[tuple[str, str, str]]) -> list[Binding]:
 
 
 class MainScreen(Screen[None]):
-    CSS_PATH = "main.tcss"
     BINDINGS = keys.bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -84,13 +83,31 @@ class MainScreen(Screen[None]):
             else:
                 yield Static("log tail: not available in this build", id="logs")
             yield AuditFeed(id="audit")
-        yield Footer()
+        yield Footer(compact=self.app.size.width < 120)
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The breakpoint classes the first resize would set, set now: the first frame is
+        # styled once, not twice.
+        width, height = self.app.size
+        self.set_class(width < 120, "-narrow")
+        self.set_class(width >= 120, "-wide")
+        self.set_class(height < 36, "-short")
+        self.set_class(height >= 36, "-tall")
 
     def on_resize(self) -> None:
         # Narrow terminals: keys packed tightly so `?` and the palette stay on screen.
-        self.query_one(Footer).compact = self.size.width < 120
+        footer = self.query_one(Footer)
+        compact = self.size.width < 120
+        if footer.compact != compact:
+            footer.compact = compact
+
+    ready = False
+    """True once every child is mounted: before that, readings have nowhere to go."""
 
     def on_mount(self) -> None:
+        self.ready = True
+        self.call_later(self.app.show_what_is_known)
         self.query_one("#runbook").border_title = "Runbook (c: sign off)"
         self.query_one("#logs").border_title = "Logs"
         self.query_one("#audit").border_title = "Audit"

@@ -49,7 +49,7 @@ def record_line(record: dict[str, Any]) -> Text:
 class AuditFeed(Static):
     """Newest audit records first; redrawn only when a new record arrives."""
 
-    records: reactive[tuple[dict[str, Any], ...]] = reactive(tuple, init=False, always_update=False)
+    records: reactive[tuple[dict[str, Any], ...]] = reactive(tuple, init=False, repaint=False)
     """The latest records, oldest first, as read from the audit log."""
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -94,7 +94,8 @@ class MetricRow(Horizontal):
     def show(self, value: str, history: list[float], breached: bool) -> None:
         if value != self._shown:
             self._shown = value
-            self.query_one(".metric-value", Static).update(value)
+            # Fixed width and height: no layout pass, so only this cell is repainted.
+            self.query_one(".metric-value", Static).update(value, layout=False)
         self.set_class(breached, "-breached")
         spark = self.query_one(Sparkline)
         if len(history) < 2:
@@ -106,15 +107,15 @@ class MetricRow(Horizontal):
 class ColorPane(Vertical):
     """Everything the console knows about one color, as last read."""
 
-    weight: reactive[int | None] = reactive(None, init=False)
+    weight: reactive[int | None] = reactive(None, init=False, repaint=False)
     """Percent of traffic this color receives, from the load balancer."""
-    metrics: reactive[ColorMetrics | None] = reactive(None, init=False)
+    metrics: reactive[ColorMetrics | None] = reactive(None, init=False, repaint=False)
     """The last metrics round for this color."""
-    metrics_fault: reactive[str] = reactive("", init=False)
+    metrics_fault: reactive[str] = reactive("", init=False, repaint=False)
     """Why metrics could not be read at all, or empty."""
-    now: reactive[float] = reactive(0.0, init=False)
+    now: reactive[float] = reactive(0.0, init=False, repaint=False)
     """The time ages are measured against (the app's clock)."""
-    mark: reactive[str] = reactive("●", init=False)
+    mark: reactive[str] = reactive("●", init=False, repaint=False)
     """The shape drawn before the color's name (set by the theme)."""
 
     def __init__(
@@ -185,11 +186,16 @@ class ColorPane(Vertical):
         self._show_instances()
 
     def _update(self, selector: str, text: str | Text) -> None:
-        """Redraw a part only when its words change: an idle pane writes nothing."""
+        """Redraw a part only when its words change: an idle pane writes nothing.
+
+        A layout pass (which repaints the whole pane) only when the number of lines changes.
+        """
         key = text.markup if isinstance(text, Text) else text
-        if self._texts.get(selector) != key:
+        old = self._texts.get(selector)
+        if old != key:
             self._texts[selector] = key
-            self.query_one(selector, Static).update(text)
+            layout = old is None or old.count("\n") != key.count("\n")
+            self.query_one(selector, Static).update(text, layout=layout)
 
     def _show_title(self) -> None:
         weight = "weight ?" if self.weight is None else f"weight {self.weight}%"

@@ -32,17 +32,19 @@ def describe_weights(state: TrafficState) -> str:
 class ConsoleHeader(Vertical):
     """Environment, release, LIVE color and weights, operator, lock, READ-ONLY, time."""
 
-    traffic: reactive[TrafficState | None] = reactive(None, init=False)
+    traffic: reactive[TrafficState | None] = reactive(None, init=False, repaint=False)
     """Traffic as last read from the load balancer."""
-    traffic_fault: reactive[str] = reactive("", init=False)
+    traffic_fault: reactive[str] = reactive("", init=False, repaint=False)
     """Why traffic could not be read, or empty."""
-    lock_holder: reactive[str | None] = reactive(None, init=False)
+    lock_holder: reactive[str | None] = reactive(None, init=False, repaint=False)
     """Who holds the action lock, or None."""
-    now_text: reactive[str] = reactive("", init=False)
+    now_text: reactive[str] = reactive("", init=False, repaint=False)
     """The time shown, already formatted."""
-    demo_banner: reactive[str | None] = reactive(None, init=False)
+    demo_banner: reactive[str | None] = reactive(None, init=False, repaint=False)
     """What the demo wants said (a scheduled fault), or None."""
-    marks: reactive[dict[str, str]] = reactive(lambda: {"blue": "●", "green": "●"}, init=False)
+    marks: reactive[dict[str, str]] = reactive(
+        lambda: {"blue": "●", "green": "●"}, init=False, repaint=False
+    )
     """The shape drawn before each color's name (set by the theme)."""
 
     def __init__(
@@ -101,7 +103,7 @@ class ConsoleHeader(Vertical):
         self._show_lock()
 
     def watch_now_text(self, value: str) -> None:
-        self.query_one("#clock", Static).update(value)
+        self.query_one("#clock", Static).update(value, layout=False)  # same width every second
 
     def watch_demo_banner(self, value: str | None) -> None:
         self.query_one("#demo-banner", Static).update(f"demo: {value}" if value else "")

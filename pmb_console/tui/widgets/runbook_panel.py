@@ -28,7 +28,7 @@ def item_prompt(title: str, state: str) -> Text:
 class RunbookPanel(OptionList):
     """§1 checklist, §2 deployment and §3 rollback, with pending/running/done/failed/skipped."""
 
-    states: reactive[dict[str, str]] = reactive(dict, init=False)
+    states: reactive[dict[str, str]] = reactive(dict, init=False, repaint=False)
     """item id → state."""
 
     def __init__(self, *, id: str | None = None) -> None:
