@@ -500,6 +500,10 @@ class _Converter:
                 out.append(self.unknown(node, node_path).replace("\n", " "))
             else:
                 self.lose(node_path, kind, "not a node; skipped")
+        for i in range(len(out) - 1, 0, -1):
+            if out[i].startswith("`") and out[i - 1].endswith("`"):
+                # two code spans side by side would fuse their backticks into one run
+                out.insert(i, " ")
         return "".join(out)
 
     def text(self, node: dict[str, Any], parent: str, index: int, context: str) -> str:

@@ -253,10 +253,16 @@ def save_choices(config_path: Path | str, choices: MappingType[str, MappingType[
             f"saving the mapping would make {path} invalid: {exc.message}", exc.hint
         ) from None
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    if path.exists():
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot save the mapping into {path}: {exc.strerror or exc}",
+            "check that the config file and its directory are writable",
+        ) from None
 
 
 def _replace_table(text: str, table: str, values: dict[str, str], filename: str) -> str:

@@ -153,3 +153,12 @@ def test_assignees_csv_is_found_next_to_the_config(tmp_path: Path):
         JiraConfig(assignees_csv="emails.csv"), str(tmp_path / "config.toml")
     )
     assert mapping.emails == {"acc-9": "nine@example.com"}
+
+
+def test_a_config_that_cannot_be_written_is_said_in_words(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    (tmp_path / "config.toml.tmp").mkdir()  # where the atomic write would put its new file
+    with pytest.raises(UsageError, match="cannot save the mapping into"):
+        save_choices(path, {"statuses": {"Done": "Done"}})
+    assert path.read_text() == CONFIG

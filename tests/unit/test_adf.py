@@ -623,3 +623,15 @@ def test_an_exclamation_mark_before_a_link_does_not_make_it_an_image():
     out = md(doc(p(t("Wow!"), t("docs", {"type": "link", "attrs": {"href": "https://d.example"}}))))
     assert out == "Wow\\![docs](https://d.example)"
     assert "image" not in token_types(out) and "link_open" in token_types(out)
+
+
+def test_code_spans_side_by_side_do_not_fuse():
+    out = md(doc(p(t("a`", "code"), {"type": "status", "attrs": {"text": "DONE"}})))
+    assert out == "`` a` `` `DONE`"
+    codes = [
+        c.content
+        for tok in PARSER.parse(out)
+        for c in tok.children or []
+        if c.type == "code_inline"
+    ]
+    assert codes == ["a`", "DONE"]
