@@ -223,6 +223,11 @@ class DrillAction(Action):
         except ProviderError:
             return ""  # production unreachable: the addresses already differ, nothing more to ask
         if theirs == ours:
+            if not ours[0]:
+                return (
+                    f"the drill target's database is also named {ours[1]} and this login cannot "
+                    "read the servers' identities (pg_control_system) to tell them apart"
+                )
             return (
                 f"the drill target reaches the production database {ours[1]} "
                 "(the same server and database, written differently)"
