@@ -169,6 +169,20 @@ def test_production_is_never_the_drill_target(production, drill_config, spelling
     assert DrillHistory(ctx.config.console.state_dir).records() == []  # no drill ever started
 
 
+def test_a_target_only_the_servers_can_tell_is_production_is_refused(production, drill_config):
+    # The addresses differ (a host name nobody resolves), but hostaddr leads libpq to the
+    # very same server: only asking the servers themselves finds out.
+    user = production.server.params["user"]
+    target = f"host=pmb-drill-alias hostaddr=127.0.0.1 port=5432 dbname={production.name} user={user}"
+    ctx = services(drill_config(target_url=target))
+    snapshot(ctx)
+
+    outcome = ctx.runner.run(DrillAction(), Confirmation.yes())
+
+    assert outcome.status == "refused" and outcome.exit_code == 3
+    assert "the same server and database, written differently" in outcome.message
+
+
 def test_the_address_resolution_fills_libpq_defaults(monkeypatch):
     monkeypatch.setenv("PGHOST", "db.internal")
     monkeypatch.setenv("PGPORT", "6432")
