@@ -111,29 +111,11 @@ class PmbConsoleApp(App[int]):
         return screen_class()
 
     def _after_first_frame(self) -> None:
-        for problem in self.themes_found.problems:
-            self.notify(problem, title="theme", severity="warning", timeout=10)
-        if self._theme_problem:
-            self.notify(self._theme_problem, title="theme", severity="warning", timeout=10)
         self.set_interval(1.0, self._tick)
         if self.poll:
             # A beat after the first frame: the pollers import their providers (httpx,
             # the router) and that work should not hold up the first paint.
             self.set_timer(0.05, self._start_polling)
-        in_flight = None
-        try:
-            in_flight = self.services.journal.in_flight()
-        except Exception:  # a broken journal must not stop the console; the poll words it
-            pass
-        if in_flight:
-            self.notify(
-                f"{in_flight.get('action', 'an action')} was running when a console stopped "
-                f"(started {in_flight.get('time', '?')} by {in_flight.get('operator', '?')}); "
-                "the panes show what the systems say now",
-                title="interrupted action",
-                severity="warning",
-                timeout=20,
-            )
 
     async def action_quit(self) -> None:
         self._stopping.set()
@@ -144,9 +126,30 @@ class PmbConsoleApp(App[int]):
         super().exit(*args, **kwargs)
 
     def show_what_is_known(self) -> None:
-        """The dashboard is mounted: give it the theme's marks and the time at once."""
+        """The dashboard is mounted: the theme's marks, the time, and what went wrong before."""
         self._show_theme()
         self._tick()
+        # Toasts need a mounted screen to show on, so startup problems are told here.
+        for problem in self.themes_found.problems:
+            self.notify(problem, title="theme", severity="warning", timeout=10)
+        if self._theme_problem:
+            self.notify(self._theme_problem, title="theme", severity="warning", timeout=10)
+        self._tell_interrupted_action()
+
+    def _tell_interrupted_action(self) -> None:
+        try:
+            in_flight = self.services.journal.in_flight()
+        except Exception:  # a broken journal must not stop the console; the poll words it
+            return
+        if in_flight:
+            self.notify(
+                f"{in_flight.get('action', 'an action')} was running when a console stopped "
+                f"(started {in_flight.get('time', '?')} by {in_flight.get('operator', '?')}); "
+                "the panes show what the systems say now",
+                title="interrupted action",
+                severity="warning",
+                timeout=20,
+            )
 
     def _start_polling(self) -> None:
         self.poll_systems()

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from textual.color import ColorParseError
 from textual.theme import Theme
 
 DEFAULT_THEME = "pmb-dark"
@@ -85,7 +86,13 @@ class ThemeBook:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
             spec = ThemeFile.model_validate(data)
             spec.to_textual().to_color_system()  # bad colour strings fail here, not on screen
-        except (OSError, tomllib.TOMLDecodeError, ValidationError, ValueError) as exc:
+        except (
+            OSError,
+            tomllib.TOMLDecodeError,
+            ValidationError,
+            ValueError,
+            ColorParseError,
+        ) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.problems.append(f"theme file {path.name} ignored: {first}")
             return

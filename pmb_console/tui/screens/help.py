@@ -53,7 +53,9 @@ class HelpScreen(ModalScreen[None]):
                     yield Static("Demo", classes="help-title")
                     yield Static(demo)
             yield Static(
-                'Keys can be moved in the config: [keymap] rollback = "ctrl+r"', classes="help-hint"
+                'Keys can be moved in the config: [keymap] rollback = "ctrl+r"',
+                classes="help-hint",
+                markup=False,
             )
 
     def action_close(self) -> None:

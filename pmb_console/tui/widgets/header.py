@@ -72,7 +72,7 @@ class ConsoleHeader(Vertical):
                 id="environment",
                 classes="-production" if production else "-other",
             )
-            if self.demo:
+            if self.demo and self.environment.upper() != "DEMO":
                 yield Static(" DEMO ", id="demo-badge")
             if self.read_only:
                 yield Static(" READ-ONLY ", id="read-only-badge")
