@@ -132,6 +132,17 @@ class _TrafficAction(Action):
         actual = ctx.router.read()
         diffs = ctx.router.differences(actual, planned)
         if not diffs:
+            # The weights are right; is the color now carrying traffic still able to? (An
+            # ALB switch can leave the receiving target group with no healthy targets.)
+            target = plan.data.get("target")
+            failing = [c for c in ctx.router.guards(target) if not c.ok] if target else []
+            if failing:
+                return Verification(
+                    False,
+                    f"{describe_weights(actual.weights)} as planned, but after the switch "
+                    + "; ".join(f"{c.name}: {c.detail}" for c in failing),
+                    actual.as_dict(),
+                )
             return Verification(
                 True, f"{describe_weights(actual.weights)} as planned", actual.as_dict()
             )

@@ -169,3 +169,31 @@ def test_rds_snapshot_and_restore_through_the_runner(moto_aws, tmp_path, colors)
     safety = restored.result["safety_snapshot_id"]
     safety_of = rds.describe_db_snapshots(DBSnapshotIdentifier=safety)["DBSnapshots"][0]
     assert safety_of["DBInstanceIdentifier"] == "pmb-prod"  # taken before the restore began
+
+
+def test_alb_switch_is_not_verified_when_the_receiving_group_loses_its_targets(moto_aws, tmp_path, colors):
+    """Target health is read again after the switch, not only before it.
+
+    The group's targets are deregistered through real boto3 right after our change,
+    standing in for an autoscaler or another operator emptying green mid-switch.
+    """
+    from pmb_console.providers.aws_alb import AlbRouter
+
+    world = make_alb(moto_aws)
+    ctx = alb_services(moto_aws, tmp_path, colors, world)
+    real_router = ctx.router
+    elb = moto_aws.client("elbv2")
+    green = world.target_groups["green"]
+
+    class EmptiedAfterApply(AlbRouter):
+        def apply(self, current, desired, progress):
+            super().apply(current, desired, progress)
+            targets = elb.describe_target_health(TargetGroupArn=green)["TargetHealthDescriptions"]
+            elb.deregister_targets(TargetGroupArn=green, Targets=[t["Target"] for t in targets])
+
+    ctx.router = EmptiedAfterApply(ctx.config)
+    real_router.close()
+    out = run(ctx, SwitchAction("green"))
+    assert out.status == "not-verified" and out.exit_code == ExitCode.FAILED
+    assert "after the switch" in out.message and "green" in out.message
+    assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 0, "pmb-green": 100}
