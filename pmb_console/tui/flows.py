@@ -116,11 +116,8 @@ class ActionFlows:
             )
             if color is None:
                 return None
-            try:
-                from pmb_console.actions.smoke import SmokeAction  # type: ignore[import-not-found]
-            except ImportError:
-                await self.health_check(color)
-                return None
+            from pmb_console.actions.deploy import SmokeAction
+
             return SmokeAction(color)
         raise ValueError(f"unknown flow {kind!r}")
 
@@ -178,40 +175,3 @@ class ActionFlows:
             app.busy = False
             app.running_action = ""
             app.wake_poll()
-
-    async def health_check(self, color: str) -> None:
-        """The smoke test until a smoke action exists: the color's health checks, shown."""
-        app = self.app
-        screen = RunProgressScreen(f"health check of {color}")
-        await app.push_screen(screen)
-        try:
-            results = await self.in_thread(
-                self.services.health.check_color, color, self.services.config.colors.of(color)
-            )
-        except Exception as exc:
-            self.say_error(f"health check of {color}", exc)
-            screen.dismiss(None)
-            return
-        for result in results:
-            screen.report(("✔ " if result.ok else "✘ ") + redact(result.describe()), None)
-        ok = bool(results) and all(r.ok for r in results)
-        screen.finish(_HealthOutcome(color, ok, len(results)))
-
-
-class _HealthOutcome:
-    """Enough of an Outcome for the progress screen to show a health check's verdict."""
-
-    hint = ""
-    verification = None
-    duration_s = 0.0
-
-    def __init__(self, color: str, ok: bool, count: int) -> None:
-        self.ok = ok
-        self.status = "succeeded" if ok else "failed"
-        self.message = (
-            f"{color}: all {count} instances healthy"
-            if ok
-            else f"{color}: not every instance is healthy"
-            if count
-            else f"{color}: no instances configured"
-        )

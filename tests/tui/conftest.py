@@ -61,10 +61,12 @@ timeout = 0.5
 [colors.blue]
 version = "v1.0.0"
 instances = [ {{ name = "blue", health_url = "{blue.health_url}" }} ]
+base_url = "http://127.0.0.1:{blue.port}"
 
 [colors.green]
 version = "v1.1.0"
 instances = [ {{ name = "green", health_url = "{green.health_url}" }} ]
+base_url = "http://127.0.0.1:{green.port}"
 
 [traffic]
 provider = "haproxy"

@@ -252,3 +252,21 @@ async def test_keymap_moves_a_key(console_services, haproxy):
         await pilot.press("r")
         await pilot.pause(0.2)
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_smoke_test_runs_against_the_chosen_color(console_services, haproxy):
+    services = console_services(extra='[smoke]\nchecks = [ { path = "/", text = "green" } ]\n')
+    app = PmbConsoleApp(services, clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, "LIVE BLUE")
+        await pilot.press("t")
+        await until(
+            pilot, lambda: "Smoke test which color?" in screen_text(app), what="the color chooser"
+        )
+        await pilot.press("enter")  # green, the color about to take traffic
+        await open_confirmation(pilot)
+        assert "GET http://127.0.0.1:" in screen_text(app)
+        await confirm(pilot)
+        outcome = await finished_run(pilot)
+        assert "DONE AND VERIFIED" in outcome and "1 smoke checks passed against green" in outcome
+    assert haproxy.weights() == {"blue": 100, "green": 0}, "a smoke test moves no traffic"
