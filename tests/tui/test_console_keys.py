@@ -270,3 +270,32 @@ async def test_smoke_test_runs_against_the_chosen_color(console_services, haprox
         outcome = await finished_run(pilot)
         assert "DONE AND VERIFIED" in outcome and "1 smoke checks passed against green" in outcome
     assert haproxy.weights() == {"blue": 100, "green": 0}, "a smoke test moves no traffic"
+
+
+async def test_quit_asks_first_while_an_action_runs(console_services, haproxy, color_servers):
+    color_servers[
+        "green"
+    ].health = "hang"  # the switch's health guard waits: an action is in flight
+    services = console_services()
+    app = PmbConsoleApp(services, clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, "LIVE BLUE")
+        await pilot.press("s", "enter")
+        await until(pilot, lambda: app.busy, what="the switch reading its guards")
+        await pilot.press("q")
+        await until(
+            pilot,
+            lambda: "An action is running. Quit anyway?" in screen_text(app),
+            what="the question",
+        )
+        await pilot.press("enter")  # "No" has the focus
+        await pilot.pause(0.1)
+        assert app.is_running and app.return_code is None
+        color_servers["green"].release.set()
+        await until(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), within=15, what="the guards read"
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: not app.busy, what="the flow ended")
+        await pilot.press("q")
+        await until(pilot, lambda: app.return_code == 0, what="quit at once when idle")
