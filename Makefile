@@ -13,7 +13,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,lint,serve,dev]'
+	$(PY) -m pip install --quiet -e '.[test,serve,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -68,6 +68,9 @@ class Action(ABC):
     mutating: ClassVar[bool] = True
     destructive: ClassVar[bool] = False
     """Destructive actions need the environment name typed to confirm."""
+    exclusive: ClassVar[bool] = True
+    """Takes the one-change-at-a-time lock. False only for work that touches no system a
+    rollback needs (a drill into a scratch database), so it never blocks a rollback."""
 
     def params(self) -> dict[str, Any]:
         """The parameters, for the audit record."""

@@ -157,6 +157,8 @@ class DrillAction(Action):
     title = "restore drill"
     mutating = True
     """It rewrites the drill target (a scratch database), never production."""
+    exclusive = False
+    """A long drill must never make a rollback wait for the lock."""
 
     def __init__(self, snapshot_id: str | None = None) -> None:
         self.snapshot_id = snapshot_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import nullcontext
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -209,7 +210,7 @@ class ActionRunner:
 
         holder = LockHolder(cfg.console.operator, _host(), _pid(), action.name, now_iso(), reason)
         try:
-            with self.ctx.lock.hold(holder):
+            with self.ctx.lock.hold(holder) if action.exclusive else nullcontext():
                 return self._locked(action, preview, override, base, record, progress)
         except LockHeld as exc:
             return record(Outcome(action.name, "locked", exc.message, exc.hint, plan=preview.plan,

@@ -230,3 +230,19 @@ def test_guards_are_checked_again_when_the_confirmation_was_left_open(ctx, targe
     out = ctx.runner.run(action, confirm_slowly)
     assert out.status == "refused" and "HTTP 503" in out.message
     assert target.read_text() == "blue"
+
+
+def test_a_non_exclusive_action_runs_while_another_console_holds_the_lock(ctx, target):
+    class ScratchWork(SetValue):
+        exclusive = False
+
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    other = multiprocessing.Process(target=_hold_lock, args=(ctx.config.console.state_dir, ready, release))
+    other.start()
+    try:
+        assert ready.wait(10)
+        assert ctx.runner.run(ScratchWork(target, "green"), Confirmation.yes()).status == "succeeded"
+        assert ctx.runner.run(SetValue(target, "blue"), Confirmation.yes()).status == "locked"
+    finally:
+        release.set()
+        other.join(10)
