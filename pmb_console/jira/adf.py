@@ -511,6 +511,8 @@ class _Converter:
         text = node.get("text")
         if type(text) is not str:
             text = ""
+        elif "\x00" in text:  # gone before the blanks are measured, or "<sub>\x00\n" opens HTML
+            text = text.replace("\x00", "")
         marks = node.get("marks")
         # one mark of each type: a link inside a link is no link at all
         kinds = (

@@ -635,3 +635,8 @@ def test_code_spans_side_by_side_do_not_fuse():
         if c.type == "code_inline"
     ]
     assert codes == ["a`", "DONE"]
+
+
+def test_a_nul_before_a_line_break_in_marked_text_cannot_open_an_html_block():
+    out = md(doc(p(t("\x00\r1", {"type": "subsup", "attrs": {"type": "sub"}}))))
+    assert out == "<sub>1</sub>"
