@@ -68,6 +68,8 @@ class ReleaseJournal:
         self.environment = environment
         name = _UNSAFE.sub("_", release) or "unversioned"
         self.path = Path(state_dir) / "journal" / f"{name}.json"
+        self.events_path = self.path.with_suffix(".events.jsonl")
+        """Every change, appended: kept apart so the state file stays small and quick to rewrite."""
 
     @classmethod
     def of(cls, ctx: Services) -> ReleaseJournal:
@@ -75,7 +77,7 @@ class ReleaseJournal:
         return cls(cfg.console.state_dir, release_of(cfg), cfg.console.environment)
 
     def read(self) -> dict[str, Any]:
-        """The journal as stored, or an empty one for a release not started."""
+        """The journal's state (steps, monitoring window), or an empty one for a release not started."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -85,7 +87,24 @@ class ReleaseJournal:
                 f"the deployment journal {self.path} cannot be read: {exc}",
                 "move the damaged file aside; the audit log still holds every action",
             ) from None
-        return data if isinstance(data, dict) else self._empty()
+        if not isinstance(data, dict):
+            return self._empty()
+        data["events"] = []  # new events only; the history is in events()
+        return data
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every step change of this release, oldest first."""
+        try:
+            lines = self.events_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line from a crash is skipped, not fatal
+        return found
 
     def _empty(self) -> dict[str, Any]:
         return {
@@ -120,8 +139,12 @@ class ReleaseJournal:
             if not data.get("created_at"):
                 data["created_at"] = now_iso()
             answer = change(data)
+            events = data.pop("events", [])
             tmp = self.path.with_suffix(".tmp")
             try:
+                if events:
+                    with open(self.events_path, "a", encoding="utf-8") as fh:
+                        fh.writelines(json.dumps(e, default=str) + "\n" for e in events)
                 tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
                 os.replace(tmp, self.path)
             except OSError as exc:
@@ -141,38 +164,9 @@ class ReleaseJournal:
         override: str = "",
         allow_out_of_order: bool = False,
     ) -> dict[str, Any]:
-        """Set a step's state; the entry written.
-
-        Done out of order (an earlier §2 step neither done nor skipped) is refused unless
-        `override` says why, or `allow_out_of_order` (an action that already ran: the
-        entry then names the steps it jumped, so the view can say so).
-        """
-        if find_step(step_id) is None:
-            raise UsageError(f"no runbook step {step_id!r}", "see `pmb-console journal` for the step ids")
-        if state not in STATES:
-            raise UsageError(f"no step state {state!r}", f"one of: {', '.join(STATES)}")
-
-        def change(data: dict[str, Any]) -> dict[str, Any]:
-            steps = data.setdefault("steps", {})
-            skipped = steps_before(step_id, steps) if state in (DONE, SKIPPED) else []
-            if skipped and not override and not allow_out_of_order:
-                raise Refused(
-                    f"step {step_id} cannot be marked {state}: {', '.join(skipped)} "
-                    f"{'is' if len(skipped) == 1 else 'are'} not done",
-                    "do the earlier steps first, or say why with --reason (recorded as an override)",
-                )
-            entry: dict[str, Any] = {"state": state, "by": operator, "at": now_iso()}
-            if evidence is not None:
-                entry["evidence"] = evidence
-            if skipped:
-                entry["out_of_order"] = skipped
-            if override:
-                entry["override"] = override
-            steps[step_id] = entry
-            data.setdefault("events", []).append({"step": step_id, **entry})
-            return entry
-
-        return self.update(change)
+        """Set a step's state (see `mark_in`); the entry written."""
+        return self.update(lambda data: mark_in(data, step_id, state, operator, evidence, override=override,
+                                                allow_out_of_order=allow_out_of_order))
 
     def set_monitor(self, change: Callable[[dict[str, Any]], Any]) -> Any:
         """Edit the monitoring window record ({} when none) under the journal's lock."""
@@ -184,6 +178,46 @@ class ReleaseJournal:
             return answer
 
         return self.update(wrapped)
+
+
+def mark_in(
+    data: dict[str, Any],
+    step_id: str,
+    state: str,
+    operator: str,
+    evidence: Any = None,
+    *,
+    override: str = "",
+    allow_out_of_order: bool = False,
+) -> dict[str, Any]:
+    """Set a step's state in a journal's data; the entry written.
+
+    Done out of order (an earlier §2 step neither done nor skipped) is refused unless
+    `override` says why, or `allow_out_of_order` (an action that already ran: the entry
+    then names the steps it jumped, so the view can say so).
+    """
+    if find_step(step_id) is None:
+        raise UsageError(f"no runbook step {step_id!r}", "see `pmb-console journal` for the step ids")
+    if state not in STATES:
+        raise UsageError(f"no step state {state!r}", f"one of: {', '.join(STATES)}")
+    steps = data.setdefault("steps", {})
+    skipped = steps_before(step_id, steps) if state in (DONE, SKIPPED) else []
+    if skipped and not override and not allow_out_of_order:
+        raise Refused(
+            f"step {step_id} cannot be marked {state}: {', '.join(skipped)} "
+            f"{'is' if len(skipped) == 1 else 'are'} not done",
+            "do the earlier steps first, or say why with --reason (recorded as an override)",
+        )
+    entry: dict[str, Any] = {"state": state, "by": operator, "at": now_iso()}
+    if evidence is not None:
+        entry["evidence"] = evidence
+    if skipped:
+        entry["out_of_order"] = skipped
+    if override:
+        entry["override"] = override
+    steps[step_id] = entry
+    data.setdefault("events", []).append({"step": step_id, **entry})
+    return entry
 
 
 def mark_step(ctx: Services, step_id: str, state: str, reason: str = "", evidence: Any = None) -> dict[str, Any]:
@@ -245,21 +279,24 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
             "message": record.get("message", ""),
         }
         override = (record.get("override") or {}).get("reason", "")
-        journal = ReleaseJournal.of(ctx)
-        journal.mark(step, state, record.get("operator", ""), evidence, override=override,
-                     allow_out_of_order=True)
-        if step == "switch-traffic" and state == DONE:
-            from pmb_console.monitor import start_window
+        snapshot_id = (record.get("result") or {}).get("snapshot_id", "")
+        from pmb_console.monitor import close_window_in, open_window_in
 
-            start_window(journal, ctx.config, record.get("time") or now_iso())
-        elif step == "rollback-traffic" and state == DONE:
-            from pmb_console.monitor import end_window
+        def change(data: dict[str, Any]) -> None:
+            # One read and one write per record: this runs in the action's own thread,
+            # and the "started" record comes before the change is made.
+            mark_in(data, step, state, record.get("operator", ""), evidence, override=override,
+                    allow_out_of_order=True)
+            if step == "switch-traffic" and state == DONE:
+                open_window_in(data, ctx.config, record.get("time") or now_iso())
+            elif step == "rollback-traffic" and state == DONE:
+                close_window_in(data, f"traffic rolled back ({record.get('message', '')})")
 
-            end_window(journal, f"traffic rolled back ({record.get('message', '')})")
-        elif record.get("action") == "snapshot" and state == DONE:
+        ReleaseJournal.of(ctx).update(change)
+        if record.get("action") == "snapshot" and state == DONE:
             from pmb_console.rollback_assessment import record_write_counters
 
-            record_write_counters(ctx, (record.get("result") or {}).get("snapshot_id", ""))
+            record_write_counters(ctx, snapshot_id)
 
     runner.listeners.append(_never_failing(ctx, listener))
 

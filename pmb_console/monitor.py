@@ -19,7 +19,6 @@ feeds its own polls to `observe` instead of polling twice.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +26,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pmb_console.audit import now_iso, parse_time
-from pmb_console.journal import ReleaseJournal, new_color
+from pmb_console.journal import ReleaseJournal, mark_in, new_color
 from pmb_console.providers.base import ColorMetrics
 from pmb_console.providers.metrics import percent
 from pmb_console.runbook import DONE, FAILED, RUNNING
 
 if TYPE_CHECKING:
+    import asyncio
+
     from pmb_console.actions.runner import Outcome
     from pmb_console.bootstrap import Services
     from pmb_console.config import Config, MetricsConfig
@@ -47,41 +48,42 @@ POLLS_SAVED_EVERY_S = 15.0
 # --- the window, as kept in the journal ------------------------------------------------
 
 
-def start_window(journal: ReleaseJournal, config: Config, at_iso: str) -> None:
-    """Open the window at `at_iso` (the verified switch), unless one is already open."""
+def open_window_in(data: dict[str, Any], config: Config, at_iso: str) -> None:
+    """Open the window at `at_iso` (the verified switch) in a journal's data, unless one is open."""
+    window = data.get("monitor") or {}
+    if window.get("started_at") and not window.get("ended"):
+        return  # a second switch (a gradual step to 100% again) keeps the first window
     minutes = config.monitor.window_minutes
     start = parse_time(at_iso).timestamp()
+    data["monitor"] = {
+        "color": new_color(config),
+        "started_at": start,
+        "ends_at": start + minutes * 60,
+        "minutes": minutes,
+        "extended": [],
+        "breaches": [],
+        "polls": 0,
+        "last_poll_at": None,
+        "ended": None,
+    }
+    mark_in(data, "monitor", RUNNING, "console", f"window of {minutes:g} min opened by the switch",
+            allow_out_of_order=True)
 
-    def change(window: dict[str, Any]) -> None:
-        if window.get("started_at") and not window.get("ended"):
-            return  # a second switch (a gradual step to 100% again) keeps the first window
-        window.clear()
-        window.update(
-            color=new_color(config),
-            started_at=start,
-            ends_at=start + minutes * 60,
-            minutes=minutes,
-            extended=[],
-            breaches=[],
-            polls=0,
-            last_poll_at=None,
-            ended=None,
-        )
 
-    journal.set_monitor(change)
-    journal.mark("monitor", RUNNING, "console", f"window of {minutes:g} min opened by the switch",
-                 allow_out_of_order=True)
+def close_window_in(data: dict[str, Any], why: str) -> None:
+    """End an open window early (a rollback) in a journal's data."""
+    window = data.get("monitor") or {}
+    if window.get("started_at") and not window.get("ended"):
+        window["ended"] = {"at": time.time(), "why": why}
+        mark_in(data, "monitor", FAILED, "console", f"window ended early: {why}", allow_out_of_order=True)
+
+
+def start_window(journal: ReleaseJournal, config: Config, at_iso: str) -> None:
+    journal.update(lambda data: open_window_in(data, config, at_iso))
 
 
 def end_window(journal: ReleaseJournal, why: str) -> None:
-    def change(window: dict[str, Any]) -> bool:
-        if window.get("started_at") and not window.get("ended"):
-            window["ended"] = {"at": time.time(), "why": why}
-            return True
-        return False
-
-    if journal.set_monitor(change):
-        journal.mark("monitor", FAILED, "console", f"window ended early: {why}", allow_out_of_order=True)
+    journal.update(lambda data: close_window_in(data, why))
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,8 @@ async def watch(
     window: MonitorWindow | None = None,
 ) -> None:
     """Poll, observe and (with auto_rollback) roll back, until the window is over or `stop`."""
+    import asyncio  # here, not at the top: every switch imports this module to open the window
+
     window = window or MonitorWindow(ctx)
     interval = ctx.config.metrics.interval
     try:
@@ -346,6 +350,8 @@ def watch_from_cli(ctx: Services, say: Callable[[str], None]) -> int:
     Exit 0 when the window passed, 1 on a breach (after the automatic rollback, if
     configured), 3 when there is no window to watch.
     """
+    import asyncio
+
     from pmb_console.errors import ExitCode
     from pmb_console.providers.metrics import build_metrics_source
 
