@@ -258,3 +258,22 @@ def test_decommission_of_the_live_color_is_refused(haproxy: Haproxy, tmp_path: P
     assert outcome.status == "refused"
     assert "blue carries no traffic: traffic is blue 100%, green 0%; switch to green first" in outcome.message
     assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+def test_marking_a_step_by_hand_out_of_order_needs_a_reason(tmp_path: Path, instance: Instance) -> None:
+    config = write_config(tmp_path, instance)
+    refused = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(config), "journal",
+                              "--mark", "test-green"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 3
+    assert "step test-green cannot be marked done: provision-green, deploy-green, run-migrations are not done" \
+        in refused.stderr
+    marked = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(config), "journal",
+                             "--mark", "test-green", "--reason", "smoke-tested by QA by hand"],
+                            capture_output=True, text=True, timeout=30)
+    assert marked.returncode == 0, marked.stderr
+    assert "[x] 4. Smoke test green — tester" in marked.stdout
+    assert "override: smoke-tested by QA by hand" in marked.stdout
+    assert "next: 1. Provision green" in marked.stdout
+    record = bootstrap(load_config(config)).audit.last(lambda r: r.get("action") == "journal-mark")
+    assert record["override"]["out_of_order"] == ["provision-green", "deploy-green", "run-migrations"]
+    assert record["reason"] == "smoke-tested by QA by hand"

@@ -94,10 +94,13 @@ class HoldingRelay:
                 data += chunk
             line = data.decode()
             self.lines.append(line.strip())
-            with socket.socket(socket.AF_UNIX) as upstream:
-                upstream.connect(str(self.target))
-                upstream.sendall(data)
-                answer = b"".join(iter(lambda: upstream.recv(65536), b""))
+            try:
+                with socket.socket(socket.AF_UNIX) as upstream:
+                    upstream.connect(str(self.target))
+                    upstream.sendall(data)
+                    answer = b"".join(iter(lambda: upstream.recv(65536), b""))
+            except OSError:
+                return  # HAProxy is gone: the console sees its connection closed unanswered
             if not self.held.is_set() and self.hold_on(line):
                 self.held.set()
                 self.release.wait(WAIT_S)
@@ -265,3 +268,17 @@ def test_dismissing_an_interrupted_action_is_recorded(haproxy: Haproxy, relay: H
     assert haproxy.weights() == {"blue": 100, "green": 100}  # left as it was, as asked
     ctx = bootstrap(load_config(config))
     assert ctx.audit.last(lambda r: r.get("outcome") == "dismissed")["action"] == "switch"
+
+
+def test_with_haproxy_gone_resume_says_it_cannot_tell(haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path) -> None:
+    config = _switch_config(haproxy, relay, tmp_path)
+    _kill_mid_switch(haproxy, relay, config)
+    haproxy.stop()
+    shown = pmb(config, "resume", "--json")
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["state"] == "unknown"
+    assert doc["finding"].startswith("traffic could not be read back: traffic: ")
+    assert doc["finding"].endswith("nothing can be said about the switch")
+    refused = pmb(config, "resume", "--finish", "--yes")
+    assert refused.returncode == 3 and "nothing to finish" in refused.stderr
