@@ -42,6 +42,8 @@ SPREAD_FROM = 100
 """Above this many instances, a poll spreads its scrapes' starts over part of the interval."""
 SPREAD_SHARE = 0.5
 """The part of [metrics] interval a poll spreads its starts over."""
+LATE = 0.01
+"""Seconds behind its schedule after which a poll moves the schedule instead of catching up."""
 
 
 @dataclass
@@ -175,10 +177,17 @@ class ScrapeMetricsSource(MetricsSource):
         queue = iter(range(count))  # shared by the workers: each index is taken once
 
         async def worker() -> None:
+            nonlocal start
             for i in queue:
                 delay = start + i * step - loop.time()
-                if delay > 0:
+                while delay > 0:  # again after waking: another worker may have moved it
                     await asyncio.sleep(delay)
+                    delay = start + i * step - loop.time()
+                if step and -delay > LATE:
+                    # Behind schedule (the process was starved of CPU): move the schedule
+                    # rather than start every overdue scrape at once, which would bring
+                    # their answers back together and hold the loop again.
+                    start = loop.time() - i * step
                 results[i] = await self._scrape(self.tracks[i])
 
         await asyncio.gather(*(worker() for _ in range(min(self.cfg.concurrency, count))))
