@@ -105,8 +105,12 @@ class PmbConsoleApp(App[int]):
         # The main screen is the default one: the first frame is the dashboard, not a blank.
         screen_class: type[MainScreen] = MainScreen
         if self.demo is not None:
+            # The demo's keys are bindings of the main screen, so the footer and help list
+            # them; the subclass keeps MainScreen's module so its stylesheet is found.
             screen_class = type(
-                "DemoMainScreen", (MainScreen,), {"BINDINGS": demo_bindings(self.demo.faults)}
+                "DemoMainScreen",
+                (MainScreen,),
+                {"BINDINGS": demo_bindings(self.demo.faults), "__module__": MainScreen.__module__},
             )
         return screen_class()
 
@@ -516,7 +520,9 @@ def run_console(services: Services, *, demo: DemoControls | None = None) -> int:
         code = app.run()
     finally:
         services.close()
-    return code if isinstance(code, int) else 0
+    if isinstance(code, int):
+        return code
+    return app.return_code or 0  # a crash inside the app is not a clean exit
 
 
 __all__ = ["PmbConsoleApp", "run_console"]
