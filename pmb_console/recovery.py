@@ -282,7 +282,8 @@ def acknowledge(ctx: Services, found: Interrupted) -> bool:
                 f"read back: {found.finding}",
         interrupted_state=found.state,
         differences=found.differences,
-        state=found.systems,
+        state=found.systems.get("traffic") or {},
+        systems=found.systems,
         started_by=found.record.get("operator"),
     )
     return True

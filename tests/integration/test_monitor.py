@@ -179,6 +179,12 @@ def test_auto_rollback_moves_haproxy_back_through_the_real_program(haproxy: Hapr
     # 1 poll to start the rates, then 3 over the threshold: the window needed no more.
     assert green_metrics.scrapes == 4
 
+    timeline = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(path), "postmortem"],
+                              capture_output=True, text=True, timeout=30).stdout
+    rows = [line.split(" | ")[1:4] for line in timeline.splitlines() if line.startswith("| 20")]
+    assert rows == [["tester", "switch", "succeeded"], ["tester", "monitor-breach", "breach"],
+                    ["tester", "rollback", "succeeded"]]
+
 
 def test_extending_the_window_pushes_its_end_and_is_audited(haproxy: Haproxy, green_metrics: MetricsInstance,
                                                            tmp_path: Path) -> None:

@@ -166,7 +166,10 @@ def test_killed_mid_switch_shows_the_half_made_change_and_goes_back(haproxy: Hap
     records = [r for r in ctx.audit.records() if r.get("run_id") == doc["run_id"]]
     assert [r["outcome"] for r in records] == ["started", "interrupted"]  # shown twice, recorded once
     assert records[1]["interrupted_state"] == "partial"
-    assert records[1]["state"]["traffic"]["weights"] == {"blue": 50, "green": 50}
+    assert records[1]["state"]["weights"] == {"blue": 50, "green": 50}
+    timeline = pmb(config, "postmortem").stdout
+    assert "| tester | switch | interrupted |" in timeline
+    assert "read back live split (blue 50% · green 50%)" in timeline
     journal = json.loads(pmb(config, "journal", "--json").stdout)
     assert next(s for s in journal if s["id"] == "switch-traffic")["state"] == "failed"
 
