@@ -39,13 +39,20 @@ class Instance:
 
     def __init__(self, version_file: Path) -> None:
         self.version_file = version_file
+        self.version_in_healthz = True
+        """False: /healthz says only ok, and the version is a label of pmb_build_info in /metrics."""
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                version = owner.version_file.read_text().strip() if owner.version_file.exists() else ""
                 if self.path == "/healthz":
-                    version = owner.version_file.read_text().strip() if owner.version_file.exists() else ""
-                    body = json.dumps({"status": "ok", "release": {"version": version}}).encode()
+                    said = {"release": {"version": version}} if owner.version_in_healthz else {}
+                    body = json.dumps({"status": "ok", **said}).encode()
+                    code = 200
+                elif self.path == "/metrics":
+                    body = (f'# TYPE pmb_build_info gauge\npmb_build_info{{commit="abc123",version="{version}"}} 1\n'
+                            .encode())
                     code = 200
                 elif self.path == "/login":
                     body, code = b"<title>PM Buddy - sign in</title>", 200
@@ -105,7 +112,7 @@ version = "v1.1.0"
 [colors.green]
 version = "v1.1.0"
 base_url = "{instance.url}"
-instances = [ {{ name = "green-1", health_url = "{instance.url}/healthz" }} ]
+instances = [ {{ name = "green-1", health_url = "{instance.url}/healthz", metrics_url = "{instance.url}/metrics" }} ]
 
 [deploy]
 provision_command = {provision}
@@ -135,6 +142,21 @@ def test_provision_then_deploy_streams_the_output_and_checks_the_version(tmp_pat
     assert steps["provision-green"]["state"] == "done"
     assert steps["deploy-green"]["state"] == "done"
     assert steps["deploy-green"]["evidence"]["outcome"] == "succeeded"
+
+
+def test_the_version_can_come_from_a_metric_label(tmp_path: Path, instance: Instance) -> None:
+    instance.version_in_healthz = False
+    ctx = bootstrap(load_config(write_config(tmp_path, instance)))
+    bare = ctx.runner.run(DeployAction("green"), Confirmation.yes(), force=True, reason="test")
+    assert bare.status == "not-verified"
+    assert "green-1: answers but reports no version (release.version not in /healthz)" in bare.message
+
+    cfg = write_config(tmp_path, instance)
+    cfg.write_text(cfg.read_text().replace("[smoke]", 'version_metric = "pmb_build_info"\n\n[smoke]'))
+    ctx = bootstrap(load_config(cfg))
+    outcome = ctx.runner.run(DeployAction("green"), Confirmation.yes(), force=True, reason="test")
+    assert outcome.status == "succeeded", outcome.message
+    assert "green-1 answers and reports v1.1.0 (metric pmb_build_info)" in outcome.message
 
 
 def test_a_deploy_whose_instances_still_run_the_old_version_is_not_verified(tmp_path: Path,
