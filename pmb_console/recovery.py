@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from pmb_console.actions.base import Action
 from pmb_console.errors import PmbError, Refused
+from pmb_console.journal import ReleaseJournal, step_for
 from pmb_console.providers.base import COLORS
+from pmb_console.runbook import DONE
 
 if TYPE_CHECKING:
     from pmb_console.actions.base import Confirmation
@@ -157,8 +159,8 @@ def find_interrupted(ctx: Services, systems: dict[str, Any] | None = None) -> In
     if record is None:
         return None
     systems = systems if systems is not None else read_systems(ctx)
-    judge = {"switch": _judge_traffic, "rollback": _judge_traffic, "restore": _judge_restore}.get(
-        record.get("action", ""), _judge_other)
+    judge = {"switch": _judge_traffic, "rollback": _judge_traffic, "restore": _judge_restore,
+             "provision": _judge_command, "deploy": _judge_command}.get(record.get("action", ""), _judge_other)
     return judge(ctx, record, systems)
 
 
@@ -255,6 +257,45 @@ def _safety_snapshot(ctx: Services, snapshot_id: str, started_iso: str):
     return None
 
 
+def _judge_command(ctx: Services, record: dict[str, Any], systems: dict[str, Any]) -> Interrupted:
+    """A provision or deploy: is its command still running, and does the color answer as planned?"""
+    from pmb_console.actions.deploy import (
+        DeployAction,
+        ProvisionAction,
+        instance_versions,
+        running_command,
+    )
+
+    action_cls = DeployAction if record.get("action") == "deploy" else ProvisionAction
+    color = (record.get("params") or {}).get("color", "green")
+    command = running_command(ctx.config.console.state_dir)
+    said = ""
+    if command is not None:
+        last = command["last_lines"][-1] if command["last_lines"] else "no output yet"
+        said = f"`{' '.join(command['argv'])}` (pid {command['pid']}) last said: {last}"
+        if command["alive"]:
+            return Interrupted(record, systems, STILL_RUNNING,
+                               f"the command is still running without the console: {said}; its output goes on "
+                               f"in {command['log']}; wait for it to end, then read back again",
+                               None, "wait: it is still running", None, "wait: it is still running")
+    checks = instance_versions(ctx, color)
+    if action_cls is DeployAction:
+        answers = all(c.ok for c in checks)
+    else:  # provisioned instances need only answer; the version comes with the deploy
+        answers = bool(checks) and not any(c.detail.startswith(("does not answer", "no ")) for c in checks)
+    ended = f"the command has ended ({said}); " if said else "the command is no longer running; "
+    instances = "; ".join(f"{c.name} {c.detail}" for c in checks)
+    finish = action_cls(color)
+    if answers:
+        return Interrupted(record, systems, FINISHED, f"{ended}{color}: {instances}",
+                           None, "nothing to finish: the color answers as the step expects", None,
+                           "no undo: run the previous release's deploy to go back")
+    return Interrupted(record, systems, PARTIAL, f"{ended}but {color} is not as planned: {instances}",
+                       finish, f"run {record.get('action')} for {color} again", None,
+                       "no undo: run the previous release's deploy to go back",
+                       [f"{c.name}: {c.detail}" for c in checks if not c.ok])
+
+
 def _judge_other(ctx: Services, record: dict[str, Any], systems: dict[str, Any]) -> Interrupted:
     return Interrupted(record, systems, UNKNOWN,
                        f"{record.get('action')} was interrupted; compare its plan with the systems below "
@@ -286,6 +327,12 @@ def acknowledge(ctx: Services, found: Interrupted) -> bool:
         systems=found.systems,
         started_by=found.record.get("operator"),
     )
+    step = step_for(found.record, ctx.config)
+    if found.state == FINISHED and step:
+        # The systems show the step carried out, even though its console never saw the end.
+        ReleaseJournal.of(ctx).mark(step, DONE, ctx.config.console.operator,
+                                    {"outcome": "interrupted", "message": f"read back as finished: {found.finding}"},
+                                    allow_out_of_order=True)
     return True
 
 
@@ -299,6 +346,10 @@ def settle(
 ) -> Outcome | None:
     """Act on the operator's choice: finish, go-back or dismiss."""
     acknowledge(ctx, found)
+    if found.state != STILL_RUNNING:
+        from pmb_console.actions.deploy import forget_command
+
+        forget_command(ctx.config.console.state_dir)
     if choice == "dismiss":
         ctx.journal.finish()
         ctx.runner.record_event(found.action, run_id=found.run_id, outcome="dismissed",

@@ -12,12 +12,13 @@ refused unless overridden with a reason, which the runner records.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -61,58 +62,134 @@ def expand(argv: Sequence[str], color: str, version: str) -> list[str]:
     return [arg.replace("{color}", color).replace("{version}", version) for arg in argv]
 
 
-def run_command(argv: list[str], timeout: float, progress: ProgressFn, label: str) -> dict[str, Any]:
+COMMANDS_DIR = "commands"
+"""Under state_dir: each command's output, and the command running now (running.json)."""
+
+POLL_S = 0.05
+"""How often the output file is read for new lines."""
+
+KILL_GRACE_S = 5.0
+"""After SIGTERM on a timeout, this long before SIGKILL."""
+
+
+def run_command(argv: list[str], timeout: float, progress: ProgressFn, label: str,
+                state_dir: Path) -> dict[str, Any]:
     """Run `argv`, each output line to `progress` as it comes; ProviderError on failure.
 
-    The command gets its own process group, so a timeout stops it and everything it
-    started (terraform's providers, kubectl's plugins), not just the first process.
+    The output goes to a file under state_dir rather than a pipe, and the command runs in
+    its own session: if the console is dropped (an SSH disconnect, kill -9), a terraform
+    apply is not cut off by a broken pipe half-way, and `resume` can read what it said
+    and whether it is still running. A timeout stops the command's whole process group.
     """
+    directory = Path(state_dir) / COMMANDS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    started_at = time.time()
+    log_path = directory / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started_at))}-{label}.log"
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
-                                start_new_session=True)
-    except OSError as exc:
-        raise ProviderError(f"{label}: cannot start {argv[0]!r}: {exc.strerror or exc}",
-                            "check the command in [deploy] and that its program is installed") from None
-    timed_out = threading.Event()
-
-    def stop_on_timeout() -> None:
-        timed_out.set()
-        _kill_group(proc)
-
-    timer = threading.Timer(timeout, stop_on_timeout)
-    timer.daemon = True
-    timer.start()
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as exc:
+            raise ProviderError(f"{label}: cannot start {argv[0]!r}: {exc.strerror or exc}",
+                                "check the command in [deploy] and that its program is installed") from None
+    running = directory / "running.json"
+    running.write_text(json.dumps({"pid": proc.pid, "argv": argv, "label": label, "log": str(log_path),
+                                   "started_at": started_at}))
     tail: list[str] = []
+
+    def said(line: str) -> None:
+        nonlocal tail
+        line = redact(line)
+        tail = (tail + [line])[-OUTPUT_KEPT_LINES:]
+        progress(f"{label}: {line}", None)
+
+    timed_out = False
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = redact(line.rstrip("\n"))
-            tail = (tail + [line])[-OUTPUT_KEPT_LINES:]
-            progress(f"{label}: {line}", None)
-        proc.wait()
+        with open(log_path, encoding="utf-8", errors="replace") as output:
+            partial = ""
+            while True:
+                exited = proc.poll() is not None
+                chunk = output.read()
+                lines = (partial + chunk).split("\n")
+                partial = lines.pop()
+                for line in lines:
+                    said(line)
+                if exited:
+                    if partial:
+                        said(partial)
+                    break
+                if time.monotonic() - started > timeout:
+                    timed_out = True
+                    _stop_group(proc)
+                    continue
+                time.sleep(POLL_S)
     finally:
-        timer.cancel()
-        if proc.poll() is None:
-            _kill_group(proc)
-            proc.wait()
+        if proc.poll() is None:  # interrupted (Ctrl+C): do not leave it running unseen
+            _stop_group(proc)
+        running.unlink(missing_ok=True)
     seconds = round(time.monotonic() - started, 3)
-    if timed_out.is_set():
+    if timed_out:
         raise ProviderError(f"{label}: {argv[0]} did not finish within {timeout:g} s and was stopped",
                             "look at its output above; raise [deploy] command_timeout if it is just slow")
     if proc.returncode != 0:
         last = tail[-1] if tail else "no output"
         raise ProviderError(f"{label}: {argv[0]} failed (exit {proc.returncode}): {last}",
-                            "read the command's output above; nothing else was run")
-    return {"command": argv, "exit": 0, "duration_s": seconds, "output_tail": tail}
+                            f"read the command's output above (kept in {log_path}); nothing else was run")
+    return {"command": argv, "exit": 0, "duration_s": seconds, "output_tail": tail, "log": str(log_path)}
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the command and everything it started; SIGKILL if they linger."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(KILL_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def running_command(state_dir: Path) -> dict[str, Any] | None:
+    """The command a console started and has not seen end: is it still running, what it said last."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
+        record = json.loads((Path(state_dir) / COMMANDS_DIR / "running.json").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        lines = Path(record["log"]).read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    record["alive"] = _alive(int(record.get("pid", 0)))
+    record["last_lines"] = [redact(line) for line in lines[-5:]]
+    return record
+
+
+def forget_command(state_dir: Path) -> None:
+    """Drop the record of a command that has ended (its output file is kept)."""
+    record = running_command(state_dir)
+    if record is not None and not record["alive"]:
+        (Path(state_dir) / COMMANDS_DIR / "running.json").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (ended, not yet reaped by a parent that is itself gone) has ended.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
 
 
 # --- reading the color back -------------------------------------------------------------
@@ -217,7 +294,8 @@ class _CommandStep(Action):
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         if not plan.data["command"]:
             raise UsageError(f"[deploy] {self.command_key} is empty", "configure the command in [deploy]")
-        return run_command(plan.data["command"], ctx.config.deploy.command_timeout, progress, self.name)
+        return run_command(plan.data["command"], ctx.config.deploy.command_timeout, progress, self.name,
+                           ctx.config.console.state_dir)
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
         checks = instance_versions(ctx, self.color) if self.check_version else [
@@ -389,7 +467,8 @@ class DecommissionAction(Action):
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         if plan.data["command"]:
-            return run_command(plan.data["command"], ctx.config.deploy.command_timeout, progress, self.name)
+            return run_command(plan.data["command"], ctx.config.deploy.command_timeout, progress, self.name,
+                           ctx.config.console.state_dir)
         ctx.router.apply(state_from_dict(plan.data["before"]), state_from_dict(plan.data["after"]), progress)
         return {}
 

@@ -11,6 +11,9 @@ How each action is made slow for real:
   pg_restore's DROP TABLE waits for it (after the safety snapshot, which only reads,
   has been taken). The console is killed while pg_restore waits; pg_restore outlives
   it, as it would after an SSH drop.
+- the deploy: the configured deploy command prints its first half, then waits for a file
+  the test creates only after the console is dead; it writes the new version and prints
+  its second half. Its output goes to a file, not a pipe, so it carries on.
 
 Then `pmb-console resume` is run as a new process and must show what the systems say.
 """
@@ -37,6 +40,7 @@ from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
 from tests.fixtures.haproxy import Haproxy
 from tests.fixtures.postgres import PgDatabase
+from tests.integration.test_deploy import Instance, _py, write_config
 
 WAIT_S = 20.0
 
@@ -285,3 +289,59 @@ def test_with_haproxy_gone_resume_says_it_cannot_tell(haproxy: Haproxy, relay: H
     assert doc["finding"].endswith("nothing can be said about the switch")
     refused = pmb(config, "resume", "--finish", "--yes")
     assert refused.returncode == 3 and "nothing to finish" in refused.stderr
+
+
+# --- mid-deploy ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def green_instance(tmp_path: Path) -> Iterator[Instance]:
+    version_file = tmp_path / "green-version"
+    version_file.write_text("v1.0.0")
+    server = Instance(version_file)
+    yield server
+    server.close()
+
+
+def test_killed_mid_deploy_the_command_carries_on_and_resume_reads_its_result(green_instance: Instance,
+                                                                              tmp_path: Path) -> None:
+    """The deploy command sleeps between its two halves; the console is killed in between."""
+    release = tmp_path / "release-now"
+    deploy = _py(
+        "import pathlib, time\n"
+        "print('applying deployment/pmbuddy-green', flush=True)\n"
+        f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n"
+        f"pathlib.Path({str(green_instance.version_file)!r}).write_text('v1.1.0')\n"
+        "print('deployment/pmbuddy-green rolled out', flush=True)")
+    config = write_config(tmp_path, green_instance, deploy=deploy)
+    proc = start_pmb(config, "deploy", "--yes", "--force", "--reason", "provisioned by the platform team")
+    try:
+        log_dir = tmp_path / "state" / "commands"
+        wait_for(lambda: any("applying" in p.read_text() for p in log_dir.glob("*-deploy.log")),
+                 "the deploy command to start")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+        running = json.loads(pmb(config, "resume", "--json").stdout)
+        assert running["action"] == "deploy" and running["state"] == "still-running"
+        assert "the command is still running without the console" in running["finding"]
+        assert "last said: applying deployment/pmbuddy-green" in running["finding"]
+    finally:
+        release.touch()  # let the command finish its second half
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    wait_for(lambda: green_instance.version_file.read_text() == "v1.1.0", "the command to deploy v1.1.0")
+    wait_for(lambda: json.loads(pmb(config, "resume", "--json").stdout)["state"] != "still-running",
+             "the command to end")
+
+    ended = json.loads(pmb(config, "resume", "--json").stdout)
+    assert ended["state"] == "finished"
+    assert "last said: deployment/pmbuddy-green rolled out" in ended["finding"]
+    assert "green-1 answers and reports v1.1.0 (/healthz release.version)" in ended["finding"]
+    journal = json.loads(pmb(config, "journal", "--json").stdout)
+    deploy_step = next(s for s in journal if s["id"] == "deploy-green")
+    assert deploy_step["state"] == "done" and deploy_step["evidence"].startswith("interrupted: read back as finished")
+    assert pmb(config, "resume", "--dismiss").returncode == 0
+    assert pmb(config, "resume").stdout == "nothing was interrupted: no action is in flight\n"
+    assert not (tmp_path / "state" / "commands" / "running.json").exists()
