@@ -299,3 +299,21 @@ def test_marking_a_step_by_hand_out_of_order_needs_a_reason(tmp_path: Path, inst
     record = bootstrap(load_config(config)).audit.last(lambda r: r.get("action") == "journal-mark")
     assert record["override"]["out_of_order"] == ["provision-green", "deploy-green", "run-migrations"]
     assert record["reason"] == "smoke-tested by QA by hand"
+
+
+def test_decommission_runs_the_configured_command_when_there_is_one(haproxy: Haproxy, tmp_path: Path) -> None:
+    path, _ = _haproxy_ctx(haproxy, tmp_path, 0.01)
+    stopped = tmp_path / "blue-stopped"
+    command = _py(f"import pathlib; pathlib.Path({str(stopped)!r}).write_text('{{color}}'); print('blue scaled to 0')")
+    path.write_text(path.read_text() + f"\n[deploy]\ndecommission_command = {command}\n")
+    ctx = bootstrap(load_config(path))
+    assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
+    _watched_poll(ctx)
+    time.sleep(0.7)
+    seen: list[str] = []
+    outcome = ctx.runner.run(DecommissionAction("blue"), Confirmation.yes("test"),
+                             progress=lambda m, f=None: seen.append(m))
+    assert outcome.status == "succeeded", outcome.message
+    assert stopped.read_text() == "blue"
+    assert "decommission: blue scaled to 0" in seen
+    assert haproxy.admin_states()["blue"] == 0  # the command did the work; HAProxy left as it was
