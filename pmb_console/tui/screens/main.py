@@ -7,35 +7,26 @@ handed to the app, which owns the flows. What the systems say comes down through
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from pmb_console.providers.base import ColorMetrics, TrafficState
 from pmb_console.tui import keys
 from pmb_console.tui.readings import SystemsReading
 from pmb_console.tui.runbook_view import item_states
 from pmb_console.tui.widgets.audit_feed import AuditFeed
-from pmb_console.tui.widgets.color_pane import ColorPane, local_breaches
+from pmb_console.tui.widgets.color_pane import ColorPane
 from pmb_console.tui.widgets.header import ConsoleHeader
+from pmb_console.tui.widgets.log_tail import LogTail
 from pmb_console.tui.widgets.runbook_panel import RunbookPanel
 
 if TYPE_CHECKING:
     from pmb_console.tui.app import PmbConsoleApp
-
-try:  # the metrics module words breaches the same way everywhere
-    from pmb_console.providers.metrics import breaches as metrics_breaches
-except ImportError:  # pragma: no cover - only while the metrics module is missing
-    metrics_breaches = local_breaches
-
-try:
-    from pmb_console.tui.widgets.log_tail import LogTail
-except ImportError:  # pragma: no cover - only while the log tail widget is missing
-    LogTail = None  # type: ignore[assignment,misc]
 
 DEMO_GROUP = Binding.Group("Demo")
 
@@ -74,14 +65,10 @@ class MainScreen(Screen[None]):
                     color,
                     version=cfg.colors.of(color).version,
                     metrics_config=cfg.metrics,
-                    breaches=metrics_breaches,
                     id=f"pane-{color}",
                 )
             yield RunbookPanel(id="runbook")
-            if LogTail is not None:
-                yield LogTail(max_lines=cfg.logs.lines, id="logs")
-            else:
-                yield Static("log tail: not available in this build", id="logs")
+            yield LogTail(max_lines=cfg.logs.lines, id="logs")
             yield AuditFeed(id="audit")
         yield Footer(compact=self.app.size.width < 120)
 
@@ -115,8 +102,8 @@ class MainScreen(Screen[None]):
     # --- what the systems say (called by the app) --------------------------------------
 
     @property
-    def log_tail(self) -> Any:
-        return self.query_one("#logs") if LogTail is not None else None
+    def log_tail(self) -> LogTail:
+        return self.query_one("#logs", LogTail)
 
     def show_systems(self, reading: SystemsReading, running_action: str) -> None:
         header = self.query_one(ConsoleHeader)
@@ -174,8 +161,6 @@ class MainScreen(Screen[None]):
             if action in ("switch", "rollback") and app.traffic_unreadable:
                 return None
         if action in ("smoke", "signoff") and app.busy:
-            return None
-        if action in ("filter_logs", "pause_logs", "follow_logs") and LogTail is None:
             return None
         return True
 

@@ -19,6 +19,7 @@ from textual.widgets import Sparkline, Static
 
 from pmb_console.config import MetricsConfig
 from pmb_console.providers.base import ColorMetrics, InstanceMetrics
+from pmb_console.providers.metrics import breaches as breaches_in_words
 
 HISTORY_SECONDS = 300
 SPARK_POINTS = 30
@@ -32,18 +33,6 @@ MAX_INSTANCE_ROWS = 6
 """Instances listed by name; the rest are counted (problems are listed first)."""
 
 BreachFn = Callable[[ColorMetrics, MetricsConfig], list[str]]
-
-
-def local_breaches(cm: ColorMetrics, cfg: MetricsConfig) -> list[str]:
-    """Threshold breaches in words; used when the metrics module offers none."""
-    said = []
-    if cm.error_rate is not None and cm.error_rate > cfg.error_rate_threshold:
-        said.append(
-            f"error rate {cm.error_rate * 100:.1f}% > {cfg.error_rate_threshold * 100:.1f}%"
-        )
-    if cm.p95_ms is not None and cm.p95_ms > cfg.p95_threshold_ms:
-        said.append(f"p95 {cm.p95_ms:.0f} ms > {cfg.p95_threshold_ms:.0f} ms")
-    return said
 
 
 def _age(seconds: float) -> str:
@@ -124,7 +113,7 @@ class ColorPane(Vertical):
         *,
         version: str,
         metrics_config: MetricsConfig,
-        breaches: BreachFn = local_breaches,
+        breaches: BreachFn = breaches_in_words,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=f"color-pane -{color}")
@@ -234,13 +223,15 @@ class ColorPane(Vertical):
         )
         if self.metrics_fault:
             self._update(".pane-breaches", f"metrics unavailable: {self.metrics_fault}")
+        elif cm is not None and cm.error:
+            self._update(".pane-breaches", f"metrics unavailable: {cm.error}")
         else:
             within = f"ok: errors ≤ {cfg.error_rate_threshold * 100:g}%, p95 ≤ {cfg.p95_threshold_ms:g} ms"
             self._update(
                 ".pane-breaches", "\n".join(f"BREACH {b}" for b in breaches) if breaches else within
             )
         self.query_one(".pane-breaches", Static).set_class(
-            bool(breaches or self.metrics_fault), "-breached"
+            bool(breaches or self.metrics_fault or (cm is not None and cm.error)), "-breached"
         )
         unreachable = cm is not None and bool(cm.instances) and not any(i.up for i in cm.instances)
         self.set_class(unreachable or bool(self.metrics_fault), "-unreachable")
