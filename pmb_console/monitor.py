@@ -8,13 +8,15 @@ is a breach: recorded in the journal and the audit, raised as a banner naming th
 the value and the threshold, and — with `auto_rollback = true` — traffic is rolled back
 through the runner, with the breach as the reason.
 
-    window = MonitorWindow(ctx)                 # reads the journal
-    report = window.observe(figures)            # per poll, in a thread worker
-    report.banner                               # "green error rate 7.0% > 2.0% for 3 polls"
-    window_status(ReleaseJournal.of(ctx).read()["monitor"], time.time())   # for guards and countdowns
+    window = MonitorWindow(ctx)                  # reads the journal
+    report = window.observe_and_act(figures)     # per poll, in a thread worker
+    report.status.countdown()                    # "green watched: 42:17 left"
+    report.banner                                # "BREACH: green error rate 7.0% > 2.0% for 3 ..."
+    report.rollback                              # the automatic rollback's Outcome, if one ran
+    extend_window(ctx)                           # the extend key; audited
 
 `watch(ctx, source, ...)` is the loop for the headless `pmb-console monitor`; the console
-feeds its own polls to `observe` instead of polling twice.
+feeds the polls it already makes to `observe_and_act` instead of polling twice.
 """
 
 from __future__ import annotations
@@ -148,7 +150,6 @@ def extend_window(ctx: Services, minutes: float | None = None) -> WindowStatus:
             raise Refused("there is no monitoring window to extend", "it opens with the switch to the new color")
         window["ends_at"] = max(float(window["ends_at"]), time.time()) + minutes * 60
         window.setdefault("extended", []).append({"by": operator, "minutes": minutes, "at": time.time()})
-        window["ended"] = None if not window.get("breaches") else window.get("ended")
 
     journal.set_monitor(change)
     ctx.runner.record_event("monitor-extend", outcome="succeeded", minutes=minutes,
@@ -272,6 +273,15 @@ class MonitorWindow:
         self._record_breach(breach, now)
         return MonitorReport(self.status(), shown, over_words(cm, self.ctx.config.metrics), breach)
 
+    def observe_and_act(self, figures: dict[str, ColorMetrics]) -> MonitorReport:
+        """`observe`, then — on the poll that raises a breach, with [monitor] auto_rollback —
+        roll traffic back through the runner. Blocking: call it from a thread worker."""
+        report = self.observe(figures)
+        if report.breach is None or not self.ctx.config.monitor.auto_rollback:
+            return report
+        outcome = auto_rollback(self.ctx, report.breach)
+        return MonitorReport(report.status, report.figures, report.over, report.breach, outcome)
+
     def _save_polls(self, now: float) -> None:
         polls, self._unsaved_polls, self._saved_at = self._unsaved_polls, 0, now
 
@@ -329,10 +339,7 @@ async def watch(
     try:
         while not stop.is_set():
             figures = await source.poll()
-            report = await asyncio.to_thread(window.observe, figures)
-            if report.breach is not None and ctx.config.monitor.auto_rollback:
-                outcome = await asyncio.to_thread(auto_rollback, ctx, report.breach)
-                report = MonitorReport(report.status, report.figures, report.over, report.breach, outcome)
+            report = await asyncio.to_thread(window.observe_and_act, figures)
             on_report(report)
             if report.status.state not in ("watching",) or report.breach is not None:
                 return
