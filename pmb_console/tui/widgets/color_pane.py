@@ -223,15 +223,13 @@ class ColorPane(Vertical):
         )
         if self.metrics_fault:
             self._update(".pane-breaches", f"metrics unavailable: {self.metrics_fault}")
-        elif cm is not None and cm.error:
-            self._update(".pane-breaches", f"metrics unavailable: {cm.error}")
         else:
             within = f"ok: errors ≤ {cfg.error_rate_threshold * 100:g}%, p95 ≤ {cfg.p95_threshold_ms:g} ms"
             self._update(
                 ".pane-breaches", "\n".join(f"BREACH {b}" for b in breaches) if breaches else within
             )
         self.query_one(".pane-breaches", Static).set_class(
-            bool(breaches or self.metrics_fault or (cm is not None and cm.error)), "-breached"
+            bool(breaches or self.metrics_fault), "-breached"
         )
         unreachable = cm is not None and bool(cm.instances) and not any(i.up for i in cm.instances)
         self.set_class(unreachable or bool(self.metrics_fault), "-unreachable")
