@@ -213,8 +213,8 @@ def mark_in(
         entry["evidence"] = evidence
     if skipped:
         entry["out_of_order"] = skipped
-    if override:
-        entry["override"] = override
+        if override:
+            entry["override"] = override  # the reason the order was overridden
     steps[step_id] = entry
     data.setdefault("events", []).append({"step": step_id, **entry})
     return entry
@@ -224,8 +224,10 @@ def mark_step(ctx: Services, step_id: str, state: str, reason: str = "", evidenc
     """An operator marks a step by hand; audited, with the reason as an override when out of order."""
     operator = ctx.config.console.operator
     journal = ReleaseJournal.of(ctx)
-    entry = journal.mark(step_id, state, operator, evidence or (f"marked by hand: {reason}" if reason else "marked by hand"),
-                         override=reason)
+    # Out of order, the reason is shown as the override; in order, as the evidence.
+    jumps = state in (DONE, SKIPPED) and steps_before(step_id, journal.read().get("steps", {}))
+    said = f"marked by hand: {reason}" if reason and not jumps else "marked by hand"
+    entry = journal.mark(step_id, state, operator, evidence or said, override=reason)
     ctx.runner.record_event(
         "journal-mark",
         outcome="succeeded",

@@ -294,7 +294,9 @@ def test_marking_a_step_by_hand_out_of_order_needs_a_reason(tmp_path: Path, inst
                             capture_output=True, text=True, timeout=30)
     assert marked.returncode == 0, marked.stderr
     assert "[x] 4. Smoke test green — tester" in marked.stdout
-    assert "override: smoke-tested by QA by hand" in marked.stdout
+    assert "        marked by hand\n" in marked.stdout
+    assert ("done out of order (provision-green, deploy-green, run-migrations not done then); "
+            "override: smoke-tested by QA by hand") in marked.stdout
     assert "next: 1. Provision green" in marked.stdout
     record = bootstrap(load_config(config)).audit.last(lambda r: r.get("action") == "journal-mark")
     assert record["override"]["out_of_order"] == ["provision-green", "deploy-green", "run-migrations"]

@@ -63,9 +63,16 @@ def test_a_step_out_of_order_with_a_reason_records_the_override(journal: Release
     view = {v.id: v for v in build_view(journal.read())}["run-migrations"]
     assert view.override == "no migrations in this release"
     text = format_runbook(build_view(journal.read()))
-    assert "done out of order: provision-green, deploy-green" in text
-    assert "override: no migrations in this release" in text
+    assert ("done out of order (provision-green, deploy-green not done then); "
+            "override: no migrations in this release") in text
     assert journal.events()[-1]["override"] == "no migrations in this release"
+
+
+def test_an_action_that_jumped_the_order_without_an_override_says_so(journal: ReleaseJournal) -> None:
+    journal.mark("switch-traffic", DONE, "ana", {"outcome": "succeeded", "message": "switched"},
+                 allow_out_of_order=True)
+    text = format_runbook(build_view(journal.read()))
+    assert "test-green not done then); no override recorded" in text
 
 
 def test_skipped_steps_count_as_settled_for_the_order(journal: ReleaseJournal) -> None:
