@@ -135,9 +135,7 @@ class RestoreAction(Action):
             GuardResult(
                 "snapshot exists", True, f"{info.id} ({info.kind}, {_size(info.size_bytes)})"
             ),
-            GuardResult(
-                "snapshot checksum matches", True, "sha256 of the file equals the manifest's"
-            ),
+            GuardResult("snapshot intact", True, store.INTEGRITY),
             *store_guards(store),
         ]
 
@@ -152,11 +150,7 @@ class RestoreAction(Action):
         return Plan(
             f"replace {target} with snapshot {info.id}{label} of database {info.database or '?'} "
             f"taken {info.created_at:%Y-%m-%d %H:%M:%S} UTC",
-            (
-                f"take a safety snapshot of {target} first",
-                f"restore {info.id} ({_size(info.size_bytes)}): drop and recreate every object it holds",
-                f"compare the row counts of {len(tables)} tables with the snapshot's manifest",
-            ),
+            (f"take a safety snapshot of {target} first", *store.restore_steps(info)),
             {
                 "target": target,
                 "snapshot": {k: v for k, v in info.as_dict().items() if k != "manifest"},
@@ -175,17 +169,19 @@ class RestoreAction(Action):
         try:
             restored = store.restore(self.snapshot_id, progress)
         except ProviderError as exc:
-            raise ProviderError(
-                exc.message,
+            back = (
                 f"the database as it was just before is in safety snapshot {safety.id}: "
-                f"pmb-console restore {safety.id} --confirm {ctx.config.console.environment}",
-            ) from None
+                f"pmb-console restore {safety.id} --confirm {ctx.config.console.environment}"
+            )
+            # The store's own hint (e.g. how to continue an interrupted RDS restore) comes first.
+            raise ProviderError(exc.message, f"{exc.hint}; or {back}" if exc.hint else back) from None
         return {
             "snapshot_id": self.snapshot_id,
             "safety_snapshot_id": safety.id,
             "duration_s": restored.duration_s,
             "row_counts": restored.row_counts,
             "mismatches": restored.mismatches,
+            "detail": restored.detail,
         }
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
@@ -200,10 +196,15 @@ class RestoreAction(Action):
                 "row counts differ from the snapshot's: " + "; ".join(result["mismatches"]),
                 state,
             )
+        held = (
+            f"{len(result['row_counts'])} tables hold the snapshot's row counts"
+            if result["row_counts"]
+            else result.get("detail") or "restored"
+        )
         return Verification(
             True,
-            f"{plan.data.get('tables', 0)} tables hold the snapshot's row counts; restored in "
-            f"{result['duration_s']:.1f} s; safety snapshot {result['safety_snapshot_id']}",
+            f"{held}; restored in {result['duration_s']:.1f} s; "
+            f"safety snapshot {result['safety_snapshot_id']}",
             state,
         )
 

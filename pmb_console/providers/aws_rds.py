@@ -310,8 +310,11 @@ class RdsSnapshotStore(SnapshotStore):
             return [f"instance {self.instance_id} is {current['DBInstanceStatus']}"]
         return []
 
-    def restore_steps(self, snapshot_id: str) -> tuple[str, ...]:
+    INTEGRITY = "the snapshot is available and of the configured instance"
+
+    def restore_steps(self, snapshot: SnapshotInfo | str) -> tuple[str, ...]:
         """What `restore` will do, in words, for plans and confirmation screens."""
+        snapshot_id = snapshot if isinstance(snapshot, str) else snapshot.id
         return (
             f"restore {snapshot_id} into a new instance beside {self.instance_id} "
             "(same class, subnet group, security groups, parameter group, port)",

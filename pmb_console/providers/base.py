@@ -218,6 +218,13 @@ class SnapshotStore(ABC):
         """The database this store acts on, redacted, for plans and confirmations."""
         return self.name
 
+    def restore_steps(self, snapshot: SnapshotInfo) -> tuple[str, ...]:
+        """What `restore` will do, in this store's own words, for plans and confirmations."""
+        return (f"restore {snapshot.id} into {self.describe_target()}",)
+
+    INTEGRITY = "the snapshot passed the store's own checks"
+    """What `check` proves when it finds nothing, said in the restore guards."""
+
     def guards(self) -> builtins.list[StoreCheck]:
         """Checks, read live, before a snapshot is taken (database reachable, room to write)."""
         return []

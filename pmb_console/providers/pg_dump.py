@@ -71,6 +71,16 @@ class PgDumpSnapshotStore(SnapshotStore):
         self.pg_dump_program = db.pg_dump.pg_dump
         self.pg_restore_program = db.pg_dump.pg_restore
 
+    INTEGRITY = "sha256 of the file equals the manifest's"
+
+    def restore_steps(self, snapshot: SnapshotInfo) -> tuple[str, ...]:
+        tables = snapshot.manifest.get("table_row_counts", {})
+        return (
+            f"restore {snapshot.id} ({_human(snapshot.size_bytes)}) into {self.describe_target()}: "
+            "pg_restore --clean drops and recreates every object it holds",
+            f"compare the row counts of {len(tables)} tables with the snapshot's manifest",
+        )
+
     def describe_target(self) -> str:
         return f"PostgreSQL {describe(self.dsn)}"
 
