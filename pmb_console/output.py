@@ -78,8 +78,9 @@ def format_snapshots(snaps: list[dict[str, Any]]) -> str:
         return "no snapshots"
     rows = [f"{'ID':40} {'AGE':>8} {'SIZE':>9}  {'KIND':8} LABEL"]
     for s in snaps:
+        flags = "  [past retention]" if (s.get("manifest") or {}).get("expired") else ""
         rows.append(f"{s['id']:40} {age(s['created_at']):>8} {size(int(s.get('size_bytes', 0))):>9}  "
-                    f"{s.get('kind', ''):8} {s.get('label', '')}")
+                    f"{s.get('kind', ''):8} {s.get('label', '')}{flags}")
     return "\n".join(rows)
 
 
