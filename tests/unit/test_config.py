@@ -105,3 +105,27 @@ def test_config_check_accepts_the_example(capsys):
 def test_missing_config_file_exits_2(tmp_path, capsys):
     assert main(["status", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "nope.toml" in capsys.readouterr().err
+
+
+def _missing_keys(model, data, prefix=""):
+    from pydantic import BaseModel
+
+    missing = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        path = f"{prefix}{name}"
+        if not isinstance(data, dict) or name not in data:
+            missing.append(path)
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            missing += _missing_keys(annotation, data[name], path + ".")
+    return missing
+
+
+def test_the_example_documents_every_key():
+    import tomllib
+
+    data = tomllib.loads(EXAMPLE.read_text())
+    assert _missing_keys(Config, data) == []
