@@ -6,19 +6,15 @@ behind the same small interface.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pmb_console.errors import ProviderError
-from pmb_console.redact import redact
+from pmb_console import jsonl
 
 
 def now_iso() -> str:
@@ -66,36 +62,10 @@ class LocalAuditLog(AuditLog):
         self.path = Path(state_dir) / "audit.jsonl"
 
     def append(self, record: dict[str, Any]) -> None:
-        line = redact(json.dumps(record, sort_keys=True, default=str)) + "\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise ProviderError(
-                f"cannot write the audit log {self.path}: {exc.strerror}",
-                "check that [console] state_dir is writable",
-            ) from None
-
-    def _lines(self) -> Iterator[dict[str, Any]]:
-        try:
-            with open(self.path, encoding="utf-8") as fh:
-                for line in fh:
-                    line = line.strip()
-                    if not line:
-                        continue
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a torn last line from a crash is skipped, not fatal
-        except FileNotFoundError:
-            return
+        jsonl.append(self.path, record, "the audit log")
 
     def records(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        out = list(self._lines())
+        out = jsonl.read(self.path)
         if since is not None:
             out = [r for r in out if parse_time(r["time"]) >= since]
         return out

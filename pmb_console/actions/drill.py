@@ -15,8 +15,6 @@ the drill target: a target that resolves to it is refused, however it is written
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pmb_console import jsonl
 from pmb_console.actions.base import Action, GuardResult, Plan, Verification
 from pmb_console.audit import now_iso
 from pmb_console.errors import ProviderError, Refused
@@ -47,33 +46,11 @@ class DrillHistory:
         self.path = Path(state_dir) / "drills.jsonl"
 
     def append(self, record: dict[str, Any]) -> None:
-        line = redact(json.dumps(record, sort_keys=True, default=str)) + "\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise ProviderError(
-                f"cannot write the drill history {self.path}: {exc.strerror}",
-                "check that [console] state_dir is writable",
-            ) from None
+        jsonl.append(self.path, record, "the drill history")
 
     def records(self) -> list[dict[str, Any]]:
         """Drills in the order they ran, oldest first."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        found = []
-        for line in text.splitlines():
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue  # a torn last line from a crash is skipped, not fatal
-        return found
+        return jsonl.read(self.path)
 
     def last(self, *, passed_only: bool = False) -> dict[str, Any] | None:
         for record in reversed(self.records()):

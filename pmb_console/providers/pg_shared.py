@@ -102,11 +102,9 @@ def _db_error(exc: psycopg.Error, doing: str) -> ProviderError:
     )
 
 
-def canonical_hash(prev_hash: str, record_text: str) -> str:
-    return hashlib.sha256((prev_hash + record_text).encode()).hexdigest()
+class _SharedDatabase:
+    """A direct connection to the war room's database, its tables made on first use."""
 
-
-class PgAuditLog(AuditLog):
     def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
         self.dsn = dsn
         self.connect_timeout = connect_timeout
@@ -117,6 +115,13 @@ class PgAuditLog(AuditLog):
             ensure_schema(self.dsn, self.connect_timeout)
             self._ready = True
         return connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
+
+
+def canonical_hash(prev_hash: str, record_text: str) -> str:
+    return hashlib.sha256((prev_hash + record_text).encode()).hexdigest()
+
+
+class PgAuditLog(_SharedDatabase, AuditLog):
 
     def append(self, record: dict[str, Any]) -> None:
         text = redact(json.dumps(record, sort_keys=True, default=str))
@@ -158,17 +163,7 @@ class PgAuditLog(AuditLog):
         return checked, None
 
 
-class PgLock(Lock):
-    def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
-        self.dsn = dsn
-        self.connect_timeout = connect_timeout
-        self._ready = False
-
-    def _conn(self) -> psycopg.Connection:
-        if not self._ready:
-            ensure_schema(self.dsn, self.connect_timeout)
-            self._ready = True
-        return connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
+class PgLock(_SharedDatabase, Lock):
 
     def _row(self, conn: psycopg.Connection, kind: str) -> LockHolder | None:
         row = conn.execute("SELECT holder FROM pmb_console_lock WHERE kind = %s", (kind,)).fetchone()
