@@ -438,35 +438,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     ctx = _services(args)
-    from pmb_console.audit import now_iso
-    from pmb_console.errors import ReadOnlyRefused
-    from pmb_console.locking import LockHolder
+    from pmb_console.actions.lock import take_lock
 
-    if ctx.config.console.read_only:
-        raise ReadOnlyRefused("lock refused: this console is read-only")
-    if not args.reason.strip():
-        raise UsageError("lock needs --reason TEXT", "say why changes are blocked")
-    import os
-    import socket
-
-    taken = ctx.lock.take(LockHolder(ctx.config.console.operator, socket.gethostname(), os.getpid(), "lock",
-                                     now_iso(), args.reason))
-    ctx.runner.record_event("lock", outcome="succeeded", lock_id=taken.lock_id, reason=args.reason,
-                            environment=ctx.config.console.environment)
+    taken = take_lock(ctx, args.reason)
     print(f"changes locked by {taken.describe()}; release with `pmb-console unlock`")
     return ExitCode.OK
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
     ctx = _services(args)
-    from pmb_console.errors import ReadOnlyRefused
+    from pmb_console.actions.lock import release_lock, was_forced
 
-    if ctx.config.console.read_only:
-        raise ReadOnlyRefused("unlock refused: this console is read-only")
-    released = ctx.lock.release(args.lock_id, ctx.config.console.operator, force=args.force)
-    forced = released.operator != ctx.config.console.operator
-    ctx.runner.record_event("unlock", outcome="succeeded", lock_id=released.lock_id, forced=forced,
-                            holder=released.operator, environment=ctx.config.console.environment)
+    released = release_lock(ctx, args.lock_id, args.force)
+    forced = was_forced(ctx, released)
     print(f"lock {released.lock_id} of {released.operator} released" + (" (forced)" if forced else ""))
     return ExitCode.OK
 
