@@ -282,6 +282,13 @@ class AuditConfig(Model):
     """Set: shared audit log, lock and live feed in PostgreSQL; empty: local files."""
 
 
+class NotifyConfig(Model):
+    webhook_env: str = ""
+    """The variable holding a Slack-compatible incoming webhook URL; empty: no notifications."""
+    timeout: float = Field(default=3.0, gt=0)
+    """Seconds a post may take; a slow or failing webhook never holds up an action."""
+
+
 class JiraColumnsConfig(Model):
     key: str = "key"
     """Column holding the JIRA key (e.g. PMB-12); must be unique, upserts are keyed on it."""
@@ -397,6 +404,7 @@ class Config(Model):
     backup: BackupConfig = BackupConfig()
     logs: LogsConfig = LogsConfig()
     audit: AuditConfig = AuditConfig()
+    notify: NotifyConfig = NotifyConfig()
     jira: JiraConfig = JiraConfig()
     deploy: DeployConfig = DeployConfig()
     monitor: MonitorConfig = MonitorConfig()
