@@ -120,8 +120,12 @@ def window_status(window: dict[str, Any] | None, now: float) -> WindowStatus:
     breaches = window.get("breaches") or []
     if breaches:
         last = breaches[-1]
-        return WindowStatus("breached", f"breach at {_clock(last['at'])}: {last['words']}", color,
-                            max(0.0, ends_at - now), ends_at, polls)
+        said = f"breach at {_clock(last['at'])}: {last['words']}"
+        if window.get("ended"):  # the breach was answered (a rollback): no longer a standing alarm
+            ended = window["ended"]
+            return WindowStatus("ended", f"{said}; window ended at {_clock(ended['at'])}: {ended['why']}",
+                                color, 0.0, ends_at, polls)
+        return WindowStatus("breached", said, color, max(0.0, ends_at - now), ends_at, polls)
     if window.get("ended"):
         ended = window["ended"]
         return WindowStatus("ended", f"window ended at {_clock(ended['at'])}: {ended['why']}", color,

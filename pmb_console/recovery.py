@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pmb_console.actions.base import Action
 from pmb_console.errors import PmbError, Refused
 from pmb_console.journal import ReleaseJournal, step_for
-from pmb_console.providers.base import COLORS
+from pmb_console.providers.base import COLORS, ProgressFn, no_progress
 from pmb_console.runbook import DONE
 
 if TYPE_CHECKING:
@@ -343,8 +343,9 @@ def settle(
     confirmation: Confirmation | ConfirmFn,
     *,
     reason: str = "",
+    progress: ProgressFn | None = None,
 ) -> Outcome | None:
-    """Act on the operator's choice: finish, go-back or dismiss."""
+    """Act on the operator's choice: finish, go-back or dismiss (`progress`: the console's screen)."""
     acknowledge(ctx, found)
     if found.state != STILL_RUNNING:
         from pmb_console.actions.deploy import forget_command
@@ -366,7 +367,7 @@ def settle(
     # The in-flight record stays until the chosen action starts (the runner then replaces
     # it): a choice refused or not confirmed leaves the interruption to be shown again.
     outcome = ctx.runner.run(action, confirmation, reason=reason or f"{choice} the interrupted {found.action} "
-                             f"(run {found.run_id})")
+                             f"(run {found.run_id})", progress=progress or no_progress)
     if outcome.status == "nothing-to-do":
         ctx.journal.finish()
     return outcome
