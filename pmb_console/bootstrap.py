@@ -86,10 +86,18 @@ class Services:
 
         runner = ActionRunner(self)
         follow_runner(self, runner)  # the release journal marks each runbook step an action carries out
+        if self.notifier is not None:
+            runner.listeners.append(self.notifier)  # posts from its own thread: never holds an action up
         return runner
 
+    @cached_property
+    def notifier(self):
+        from pmb_console.notify import build_notifier
+
+        return build_notifier(self.config)
+
     def close(self) -> None:
-        for name in ("router", "health"):
+        for name in ("router", "health", "notifier"):
             obj = self.__dict__.get(name)
             if obj is not None and hasattr(obj, "close"):
                 obj.close()
