@@ -52,6 +52,18 @@ KEYS: tuple[Key, ...] = (
         mutating=True,
     ),
     Key("smoke", "t", "smoke", "Smoke", "Run the smoke test against a color"),
+    # The runbook's §2 steps: listed in help and the palette, kept off the crowded footer.
+    Key("provision", "p", "provision", "Provision", "Run the provision command for a color",
+        mutating=True, show=False),
+    Key("deploy", "d", "deploy", "Deploy", "Deploy the release to a color and check its version",
+        mutating=True, show=False),
+    Key("decommission", "D", "decommission", "Decommission",
+        "Take the old color out after the monitoring window (type the environment)",
+        mutating=True, show=False),
+    Key("extend_monitor", "e", "extend_monitor", "Extend", "Extend the monitoring window after the switch",
+        mutating=True, show=False),
+    Key("postmortem", "P", "postmortem", "Post-mortem",
+        "Write the post-mortem timeline from the audit log to a file", show=False),
     Key(
         "signoff",
         "c",
