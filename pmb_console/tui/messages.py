@@ -55,3 +55,22 @@ class ActionFinished(Message):
     def __init__(self, outcome: Any) -> None:
         super().__init__()
         self.outcome = outcome
+
+
+class ChecklistRead(Message):
+    """The pre-deployment checklist was checked (its CheckResults)."""
+
+    def __init__(self, results: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.results = results
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ChecklistRead)
+
+
+class MonitorObserved(Message):
+    """A metrics poll was judged against the monitoring window (a MonitorReport)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
