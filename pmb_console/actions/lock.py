@@ -28,7 +28,12 @@ def take_lock(ctx: Services, reason: str) -> LockHolder:
         raise UsageError("lock needs a reason", "say why changes are blocked")
     taken = ctx.lock.take(
         LockHolder(
-            ctx.config.console.operator, socket.gethostname(), os.getpid(), "lock", now_iso(), reason
+            ctx.config.console.operator,
+            socket.gethostname(),
+            os.getpid(),
+            "lock",
+            now_iso(),
+            reason,
         )
     )
     ctx.runner.record_event(
