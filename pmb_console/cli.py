@@ -159,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", action="store_true")
     p.add_argument("--json", action="store_true")
 
+    p = add("serve", "the console in a web browser, always read-only, for spectators")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--public-url", default=None, help="the URL browsers use, when behind a reverse proxy")
+
     add("config-check", "validate the config, name every problem")
     return parser
 
@@ -484,6 +489,19 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return _run(ctx, args, DrillAction(args.snapshot))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pmb_console.config import find_config
+    from pmb_console.serve import run_serve
+
+    path = find_config(getattr(args, "config", None))
+    if path is not None:
+        _load(args)  # a broken config is said here, not in every browser tab
+    return run_serve(Path(path) if path else None, host=args.host, port=args.port,
+                     public_url=args.public_url, theme=getattr(args, "theme", None))
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     raise PmbError(f"`{args.command}` is not built yet in this version",
                    "see the README's status section for what works today")
@@ -552,6 +570,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "monitor": cmd_monitor,
     "assess": cmd_assess,
     "postmortem": cmd_postmortem,
+    "serve": cmd_serve,
 }
 
 
