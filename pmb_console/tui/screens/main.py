@@ -131,6 +131,9 @@ class MainScreen(Screen[None]):
                 pane.metrics_fault = metrics[color].error
                 pane.metrics = metrics[color]
 
+            pane.servers = (
+                () if traffic is None else tuple(s for s in traffic.servers if s.color == color)
+            )
     def show_metrics_fault(self, message: str) -> None:
         for pane in self.query(ColorPane):
             pane.metrics_fault = message
