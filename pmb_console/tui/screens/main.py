@@ -123,6 +123,9 @@ class MainScreen(Screen[None]):
         for color in ("blue", "green"):
             pane = self.query_one(f"#pane-{color}", ColorPane)
             pane.weight = None if traffic is None else traffic.weights.get(color, 0)
+            pane.servers = (
+                () if traffic is None else tuple(s for s in traffic.servers if s.color == color)
+            )
 
     def show_metrics(self, metrics: dict[str, ColorMetrics]) -> None:
         for color in ("blue", "green"):
@@ -131,9 +134,6 @@ class MainScreen(Screen[None]):
                 pane.metrics_fault = metrics[color].error
                 pane.metrics = metrics[color]
 
-            pane.servers = (
-                () if traffic is None else tuple(s for s in traffic.servers if s.color == color)
-            )
     def show_metrics_fault(self, message: str) -> None:
         for pane in self.query(ColorPane):
             pane.metrics_fault = message
