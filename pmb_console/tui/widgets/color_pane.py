@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from pmb_console.config import MetricsConfig
-from pmb_console.providers.base import ColorMetrics, InstanceMetrics
+from pmb_console.providers.base import ColorMetrics, InstanceMetrics, ServerState
 from pmb_console.providers.metrics import breaches as breaches_in_words
 
 HISTORY_SECONDS = 300
@@ -67,6 +67,17 @@ def instance_line(inst: InstanceMetrics, now: float, width: int = 10) -> Text:
     )
 
 
+def routing_line(server: ServerState) -> Text:
+    """What the load balancer says of one of this color's members: an ALB target group's
+    target health, a DNS record's value and TTL, an HAProxy server's address; with its
+    state when an operator or a health check took it out."""
+    troubled = server.admin != "ready" or server.operational in ("down", "stopped")
+    state = f" · {server.admin}" if server.admin != "ready" else ""
+    if server.operational in ("down", "stopped"):
+        state += f" · {server.operational}"
+    return Text(f"⇄ {server.name}: {server.detail}{state}", style="bold" if troubled else "")
+
+
 class MetricRow(Horizontal):
     """A label, its value and a 5-minute sparkline."""
 
@@ -106,6 +117,8 @@ class ColorPane(Vertical):
     """The time ages are measured against (the app's clock)."""
     mark: reactive[str] = reactive("●", init=False, repaint=False)
     """The shape drawn before the color's name (set by the theme)."""
+    servers: reactive[tuple[ServerState, ...]] = reactive(tuple, init=False, repaint=False)
+    """This color's members as the load balancer or DNS last reported them."""
 
     def __init__(
         self,
@@ -130,6 +143,7 @@ class ColorPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-title")
+        yield Static("", classes="pane-routing")
         yield MetricRow("requests/s", id=f"{self.color}-rps")
         yield MetricRow("error rate", id=f"{self.color}-err")
         yield MetricRow("p95", id=f"{self.color}-p95")
@@ -138,6 +152,7 @@ class ColorPane(Vertical):
 
     def on_mount(self) -> None:
         self._show_title()
+        self._show_routing()
         self._show_metrics()
 
     def watch_weight(self) -> None:
@@ -145,6 +160,9 @@ class ColorPane(Vertical):
 
     def watch_mark(self) -> None:
         self._show_title()
+
+    def watch_servers(self) -> None:
+        self._show_routing()
 
     def watch_metrics(self, cm: ColorMetrics | None) -> None:
         if cm is not None:
@@ -196,6 +214,16 @@ class ColorPane(Vertical):
         )
         self._update(".pane-title", title)
         self.set_class(bool(self.weight), "-live")
+
+    def _show_routing(self) -> None:
+        # Only members the provider says something about: a pane on a load balancer
+        # that reports nothing per member keeps its height.
+        said = [s for s in self.servers if s.detail]
+        text = Text("\n").join(routing_line(s) for s in said[:MAX_INSTANCE_ROWS])
+        if len(said) > MAX_INSTANCE_ROWS:
+            text.append(f"\n… and {len(said) - MAX_INSTANCE_ROWS} more")
+        self._update(".pane-routing", text)
+        self.query_one(".pane-routing", Static).display = bool(said)
 
     def _show_metrics(self) -> None:
         cm = self.metrics

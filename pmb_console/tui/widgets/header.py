@@ -134,4 +134,9 @@ class ConsoleHeader(Vertical):
         mark = self.marks.get(live, "")
         big.update(big_text(label))
         big.add_class(f"-{live}")
-        small.update(Text(f"{mark} {describe_weights(state)}".strip()))
+        words = Text(f"{mark} {describe_weights(state)}".strip())
+        if state.detail:
+            # What the provider wants said about this traffic (a DNS TTL, ALB stickiness):
+            # the weights alone would promise a switch takes effect at once.
+            words.append(f"\n{state.detail}", style="not bold italic")
+        small.update(words)
