@@ -1,7 +1,7 @@
 """What the console reads from the systems, gathered off the event loop.
 
-`read_systems` runs in a thread worker: the load balancer, the lock, the audit log and
-the journal, each read on its own so that one unreachable system greys one part of the
+`read_systems` runs in a thread worker: the load balancer, the lock, the audit log, the
+action in flight and the release's runbook journal, each read on its own so that one unreachable system greys one part of the
 screen and leaves the rest true.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pmb_console.errors import PmbError
+from pmb_console.journal import ReleaseJournal
 from pmb_console.providers.base import TrafficState
 from pmb_console.redact import redact
 
@@ -36,6 +37,8 @@ class SystemsReading:
     audit: tuple[dict[str, Any], ...]
     in_flight: dict[str, Any] | None
     faults: tuple[Fault, ...] = field(default=())
+    runbook: dict[str, Any] | None = None
+    """The release journal (ReleaseJournal.read()): each runbook step's state; None when unread."""
 
 
 def _fault(part: str, exc: BaseException) -> Fault:
@@ -67,4 +70,16 @@ def read_systems(services: Services) -> SystemsReading:
         in_flight = services.journal.in_flight()
     except Exception as exc:
         faults.append(_fault("journal", exc))
-    return SystemsReading(traffic, holder, audit, in_flight, tuple(faults))
+    runbook = None
+    try:
+        runbook = ReleaseJournal.of(services).read()
+    except Exception as exc:
+        faults.append(_fault("runbook", exc))
+    return SystemsReading(traffic, holder, audit, in_flight, tuple(faults), runbook)
+
+
+def read_checklist(services: Services) -> tuple[Any, ...]:
+    """The pre-deployment checklist, checked now (GitHub and git: slow, on its own timer)."""
+    from pmb_console.actions.checklist import run_checklist
+
+    return tuple(run_checklist(services))
