@@ -18,14 +18,16 @@ from textual.widgets import Footer
 from pmb_console.providers.base import ColorMetrics, TrafficState
 from pmb_console.tui import keys
 from pmb_console.tui.readings import SystemsReading
-from pmb_console.tui.runbook_view import item_states
 from pmb_console.tui.widgets.audit_feed import AuditFeed
 from pmb_console.tui.widgets.color_pane import ColorPane
 from pmb_console.tui.widgets.header import ConsoleHeader
 from pmb_console.tui.widgets.log_tail import LogTail
+from pmb_console.tui.widgets.monitor_banner import MonitorBanner
 from pmb_console.tui.widgets.runbook_panel import RunbookPanel
 
 if TYPE_CHECKING:
+    from pmb_console.actions.checklist import CheckResult
+    from pmb_console.monitor import WindowStatus
     from pmb_console.tui.app import PmbConsoleApp
 
 DEMO_GROUP = Binding.Group("Demo")
@@ -58,6 +60,12 @@ class MainScreen(Screen[None]):
             read_only=cfg.console.read_only,
             demo=self.app.demo is not None,
             id="header",
+        )
+        keymap = cfg.keymap
+        yield MonitorBanner(
+            rollback_key=keys.key_display(keymap.get("rollback", "r")),
+            extend_key=keys.key_display(keymap.get("extend_monitor", "e")),
+            id="monitor",
         )
         with Grid(id="body"):
             for color in ("blue", "green"):
@@ -114,10 +122,10 @@ class MainScreen(Screen[None]):
         header.lock_holder = reading.lock_holder
         self._show_weights(reading.traffic if fault is None else None)
         self.query_one(AuditFeed).records = reading.audit
-        in_flight = (reading.in_flight or {}).get("action", "")
-        self.query_one(RunbookPanel).states = item_states(
-            list(reading.audit), running_action or in_flight
-        )
+        runbook = self.query_one(RunbookPanel)
+        if reading.runbook is not None:
+            runbook.journal = reading.runbook
+        runbook.running_action = running_action
 
     def _show_weights(self, traffic: TrafficState | None) -> None:
         for color in ("blue", "green"):
@@ -133,6 +141,14 @@ class MainScreen(Screen[None]):
             if color in metrics:
                 pane.metrics_fault = metrics[color].error
                 pane.metrics = metrics[color]
+
+    def show_checklist(self, results: tuple[CheckResult, ...]) -> None:
+        self.query_one(RunbookPanel).checklist = results
+
+    def show_monitor(self, status: WindowStatus, banner: str) -> None:
+        monitor = self.query_one(MonitorBanner)
+        monitor.status = status
+        monitor.banner = banner
 
     def show_metrics_fault(self, message: str) -> None:
         for pane in self.query(ColorPane):
@@ -184,6 +200,21 @@ class MainScreen(Screen[None]):
 
     def action_smoke(self) -> None:
         self.app.start_flow("smoke")
+
+    def action_provision(self) -> None:
+        self.app.start_flow("provision")
+
+    def action_deploy(self) -> None:
+        self.app.start_flow("deploy")
+
+    def action_decommission(self) -> None:
+        self.app.start_flow("decommission")
+
+    def action_extend_monitor(self) -> None:
+        self.app.extend_monitor()
+
+    def action_postmortem(self) -> None:
+        self.app.write_postmortem()
 
     def action_signoff(self) -> None:
         self.app.sign_off(self.selected_runbook_item())
