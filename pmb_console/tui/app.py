@@ -28,16 +28,25 @@ from pmb_console.providers.base import LogSource, TrafficState
 from pmb_console.redact import redact
 from pmb_console.tui import keys
 from pmb_console.tui.demo_controls import DemoControls
-from pmb_console.tui.messages import MetricsRead, SystemsRead, WorkFailed
-from pmb_console.tui.readings import Fault, read_systems
-from pmb_console.tui.runbook_view import find_item
+from pmb_console.tui.messages import (
+    ChecklistRead,
+    MetricsRead,
+    MonitorObserved,
+    SystemsRead,
+    WorkFailed,
+)
+from pmb_console.tui.readings import Fault, read_checklist, read_systems
 from pmb_console.tui.screens.main import MainScreen, demo_bindings
 from pmb_console.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_theme_book
 
 if TYPE_CHECKING:
+    from pmb_console.monitor import MonitorWindow
     from pmb_console.tui.flows import ActionFlows
 
 Clock = Callable[[], datetime]
+
+CHECKLIST_INTERVAL_S = 30.0
+"""The checklist asks GitHub and git: slower than the traffic poll, and again after every action."""
 
 
 def utc_now() -> datetime:
@@ -77,6 +86,14 @@ class PmbConsoleApp(App[int]):
         self._traffic: TrafficState | None = None
         self._faults: dict[str, str] = {}
         self._log_sources: list[LogSource] = []
+        self.checklist: tuple[Any, ...] = ()
+        """The checklist's results as last checked."""
+        self._checklist_wake = threading.Event()
+        self._monitor: MonitorWindow | None = None
+        self._monitor_lock = threading.Lock()
+        self._latest_metrics: dict[str, dict[str, float | None]] = {}
+        # The runner records the figures the panes show at every decision point.
+        services.metrics_snapshot = lambda: self._latest_metrics
         cfg = services.config
         extra_dirs = [Path.cwd() / "themes"]
         if cfg.source:
@@ -138,31 +155,53 @@ class PmbConsoleApp(App[int]):
             self.notify(problem, title="theme", severity="warning", timeout=10)
         if self._theme_problem:
             self.notify(self._theme_problem, title="theme", severity="warning", timeout=10)
-        self._tell_interrupted_action()
+        if self.poll:
+            self.look_for_interrupted()
 
-    def _tell_interrupted_action(self) -> None:
+    @work(thread=True, group="resume", exit_on_error=False, description="read back an interrupted action")
+    def look_for_interrupted(self) -> None:
+        """An action a dead console left in flight: judged against the systems, then offered."""
+        from pmb_console.recovery import acknowledge, find_interrupted
+
         try:
-            in_flight = self.services.journal.in_flight()
-        except Exception:  # a broken journal must not stop the console; the poll words it
+            found = find_interrupted(self.services)
+            if found is None:
+                return
+            acknowledge(self.services, found)
+        except Exception as exc:  # a broken journal must not stop the console
+            self.post_message(WorkFailed(_fault("interrupted action", exc)))
             return
-        if in_flight:
-            self.notify(
-                f"{in_flight.get('action', 'an action')} was running when a console stopped "
-                f"(started {in_flight.get('time', '?')} by {in_flight.get('operator', '?')}); "
-                "the panes show what the systems say now",
-                title="interrupted action",
-                severity="warning",
-                timeout=20,
-            )
+        self.call_from_thread(self.offer_resume, found)
+
+    def offer_resume(self, found: Any) -> None:
+        from pmb_console.tui.screens.resume import ResumeScreen
+
+        def chosen(choice: str | None) -> None:
+            if choice:
+                self.run_worker(
+                    self.flows.settle_interrupted(found, choice),
+                    group="flow",
+                    exit_on_error=False,
+                    description=f"{choice} the interrupted action",
+                )
+
+        self.push_screen(ResumeScreen(found), chosen)
 
     def _start_polling(self) -> None:
         self.poll_systems()
         self.poll_metrics()
+        self.poll_checklist()
         self._start_logs()
 
     def on_unmount(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._checklist_wake.set()
+        if self._monitor is not None:
+            try:
+                self._monitor.flush()  # the polls counted since the last save
+            except Exception:
+                pass  # best effort on the way out; the window's verdict is already saved
         for source in self._log_sources:
             try:
                 source.stop()
@@ -204,8 +243,44 @@ class PmbConsoleApp(App[int]):
             self._wake.clear()
 
     def wake_poll(self) -> None:
-        """Read the systems now (after an action), not at the next tick."""
+        """Read the systems and the checklist now (after an action), not at the next tick."""
         self._wake.set()
+        self._checklist_wake.set()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="poll-checklist",
+        exit_on_error=False,
+        description="check the pre-deployment checklist",
+    )
+    def poll_checklist(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._stopping.is_set():
+            try:
+                self.post_message(ChecklistRead(read_checklist(self.services)))
+            except Exception as exc:  # run_checklist words each item's fault; this is a bug
+                self.post_message(WorkFailed(_fault("checklist", exc)))
+            self._checklist_wake.wait(CHECKLIST_INTERVAL_S)
+            self._checklist_wake.clear()
+
+    @work(thread=True, group="monitor", exit_on_error=False, description="judge the monitoring window")
+    def observe_monitor(self, figures: dict[str, Any]) -> None:
+        """One metrics poll against the window; with auto_rollback it may roll back (blocking)."""
+        if not self._monitor_lock.acquire(blocking=False):
+            return  # the previous poll is still being judged: this one is skipped, not queued
+        try:
+            if self._monitor is None:
+                from pmb_console.monitor import MonitorWindow
+
+                self._monitor = MonitorWindow(self.services)
+            report = self._monitor.observe_and_act(figures)
+        except Exception as exc:
+            self.post_message(WorkFailed(_fault("monitor", exc)))
+            return
+        finally:
+            self._monitor_lock.release()
+        self.post_message(MonitorObserved(report))
 
     @work(exclusive=True, group="poll-metrics", exit_on_error=False, description="poll metrics")
     async def poll_metrics(self) -> None:
@@ -289,7 +364,7 @@ class PmbConsoleApp(App[int]):
 
     def on_systems_read(self, message: SystemsRead) -> None:
         reading = message.reading
-        for part in ("traffic", "lock", "audit", "journal"):
+        for part in ("traffic", "lock", "audit", "journal", "runbook"):
             fault = next((f for f in reading.faults if f.part == part), None)
             if fault:
                 self._fault(fault)
@@ -304,10 +379,50 @@ class PmbConsoleApp(App[int]):
 
     def on_metrics_read(self, message: MetricsRead) -> None:
         self._recovered("metrics")
+        self._latest_metrics = {
+            color: {
+                "requests_per_second": m.requests_per_second,
+                "error_rate": m.error_rate,
+                "p95_ms": m.p95_ms,
+            }
+            for color, m in message.metrics.items()
+        }
+        self.observe_monitor(message.metrics)
         main = self.main
         if main is not None:
             with self.batch_update():
                 main.show_metrics(message.metrics)
+
+    def on_checklist_read(self, message: ChecklistRead) -> None:
+        self._recovered("checklist")
+        self.checklist = message.results
+        main = self.main
+        if main is not None:
+            main.show_checklist(message.results)
+
+    def on_monitor_observed(self, message: MonitorObserved) -> None:
+        self._recovered("monitor")
+        report = message.report
+        main = self.main
+        if main is not None:
+            main.show_monitor(report.status, report.banner)
+        outcome = report.rollback
+        if outcome is None:
+            return
+        self.notify(
+            redact(outcome.message),
+            title="automatic rollback",
+            severity="warning" if outcome.ok else "error",
+            timeout=30,
+        )
+        self.wake_poll()
+        if outcome.status == "succeeded":
+            self.run_worker(
+                self.flows.show_assessment(),
+                group="flow",
+                exit_on_error=False,
+                description="database assessment",
+            )
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self._fault(message.fault)
@@ -381,24 +496,69 @@ class PmbConsoleApp(App[int]):
         )
 
     def sign_off(self, item_id: str | None) -> None:
-        item = find_item(item_id or "")
-        if item is None:
+        from pmb_console.actions.checklist import ITEMS
+        from pmb_console.tui.screens.signoff import SignOffScreen
+
+        if item_id not in ITEMS:
             self.notify(
-                "highlight a runbook item first (arrow keys in the runbook)", severity="warning"
+                "highlight a §1 checklist item first (arrow keys in the runbook); "
+                "the §2 and §3 steps are marked by the actions that carry them out",
+                severity="warning",
             )
             return
-        self.record_sign_off(item.id, item.title)
+        title = ITEMS[item_id]
+        detail = next((c.detail for c in self.checklist if c.id == item_id), "")
+
+        def answer(reason: str | None) -> None:
+            if reason:
+                self.record_sign_off(item_id, title, reason)
+
+        release = self.services.config.release.version
+        self.push_screen(SignOffScreen(title, detail, release), answer)
 
     @work(thread=True, group="io", exit_on_error=False, description="record a sign-off")
-    def record_sign_off(self, item_id: str, title: str) -> None:
+    def record_sign_off(self, item_id: str, title: str, reason: str) -> None:
+        from pmb_console.actions.checklist import sign_off
+
         try:
-            self.services.runner.record_event(
-                "checklist-signoff", item=item_id, reason=f"signed off: {title}"
-            )
+            sign_off(self.services, item_id, reason)
         except PmbError as exc:
             self.post_message(WorkFailed(Fault("audit", exc.message, exc.hint)))
             return
-        self.call_from_thread(self.notify, f"signed off: {title}", title="runbook", timeout=4)
+        self.notify(f"signed off: {title}", title="runbook", timeout=4, markup=False)
+        self.wake_poll()
+
+    @work(thread=True, group="io", exit_on_error=False, description="extend the monitoring window")
+    def extend_monitor(self) -> None:
+        from pmb_console.monitor import MonitorReport, extend_window
+
+        try:
+            status = extend_window(self.services)
+        except PmbError as exc:
+            hint = f"\nhint: {exc.hint}" if exc.hint else ""
+            self.notify(redact(exc.message + hint), title="monitor", severity="warning", markup=False)
+            return
+        self.post_message(MonitorObserved(MonitorReport(status)))
+        self.notify(status.countdown(), title="monitoring window extended", timeout=6, markup=False)
+
+    @work(thread=True, group="io", exit_on_error=False, description="write the post-mortem")
+    def write_postmortem(self) -> None:
+        from pmb_console.journal import mark_step
+        from pmb_console.postmortem import timeline
+        from pmb_console.runbook import DONE
+
+        folder = Path(self.services.config.console.state_dir) / "postmortems"
+        path = folder / f"postmortem-{self.clock():%Y%m%d-%H%M%S}.md"
+        try:
+            text = timeline(self.services.audit.records())
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            mark_step(self.services, "post-mortem", DONE, evidence=f"timeline written to {path}")
+        except (PmbError, OSError) as exc:
+            said = exc.message if isinstance(exc, PmbError) else f"{path}: {exc.strerror}"
+            self.notify(redact(said), title="post-mortem not written", severity="error", markup=False)
+            return
+        self.notify(f"timeline written to {path}", title="post-mortem", timeout=15, markup=False)
         self.wake_poll()
 
     def ask_log_filter(self) -> None:
