@@ -199,6 +199,10 @@ async def test_rollback_returns_traffic_to_the_previous_color(console_services, 
         assert "DONE AND VERIFIED" in outcome
         assert "state read back" in outcome
         await pilot.press("enter")
+        # RUNBOOK §3 step 2 follows the rollback: the database assessment, closed to go on.
+        await until(pilot, lambda: "Database after the rollback" in screen_text(app),
+                    what="the database assessment")
+        await pilot.press("escape")
         await wait_live(pilot, "LIVE BLUE 100% · green 0%")
         await until(pilot, lambda: "rollback succeeded" in screen_text(app), what="the audit feed")
     assert haproxy.weights() == {"blue": 100, "green": 0}
@@ -210,6 +214,8 @@ async def test_sign_off_records_the_highlighted_item(console_services, haproxy):
     async with app.run_test(size=SIZE) as pilot:
         await wait_live(pilot, "LIVE BLUE")
         await pilot.press("c")  # the first checklist item is highlighted
+        await until(pilot, lambda: "Why do you vouch" in screen_text(app), what="the reason asked")
+        await pilot.press(*"checked by hand", "enter")
         await until(
             pilot, lambda: "✔ Changes reviewed and approved" in screen_text(app), what="item done"
         )
