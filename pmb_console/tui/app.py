@@ -38,6 +38,8 @@ from pmb_console.tui.messages import (
 from pmb_console.tui.readings import Fault, read_checklist, read_systems
 from pmb_console.tui.screens.main import MainScreen, demo_bindings
 from pmb_console.tui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_theme_book
+from pmb_console.tui.war_room import WarRoom
+from pmb_console.tui.widgets.audit_feed import SharedLinkChanged, SharedRecordsArrived
 
 if TYPE_CHECKING:
     from pmb_console.monitor import MonitorWindow
@@ -81,6 +83,8 @@ class PmbConsoleApp(App[int]):
         self.running_action = ""
         """The name of the action in flight from this console, for the runbook panel."""
         self.demo_color = "green"
+        self.war_room = WarRoom(self)
+        """The shared audit log's live feed and link, and the deliberate lock key."""
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._traffic: TrafficState | None = None
@@ -192,9 +196,11 @@ class PmbConsoleApp(App[int]):
         self.poll_metrics()
         self.poll_checklist()
         self._start_logs()
+        self.war_room.start()
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        self.war_room.stop()
         self._wake.set()
         self._checklist_wake.set()
         if self._monitor is not None:
@@ -346,6 +352,7 @@ class PmbConsoleApp(App[int]):
         main = self.main
         if main is None:
             return
+        self.war_room.tick()
         now = self.clock()
         banner = None
         if self.demo is not None:
@@ -424,6 +431,12 @@ class PmbConsoleApp(App[int]):
                 description="database assessment",
             )
 
+    def on_shared_records_arrived(self, message: SharedRecordsArrived) -> None:
+        self.war_room.records_arrived(message)
+
+    def on_shared_link_changed(self, message: SharedLinkChanged) -> None:
+        self.war_room.link_changed(message)
+
     def on_work_failed(self, message: WorkFailed) -> None:
         self._fault(message.fault)
 
@@ -490,6 +503,10 @@ class PmbConsoleApp(App[int]):
     def start_flow(self, kind: str) -> None:
         if self.busy:
             self.notify("an action is already running; wait for its outcome", severity="warning")
+            return
+        refused = self.war_room.refusal(kind)
+        if refused:
+            self.notify(refused, title=kind, severity="warning", timeout=8)
             return
         self.run_worker(
             self.flows.run(kind), group="flow", exit_on_error=False, description=f"{kind} flow"
@@ -664,7 +681,21 @@ class PmbConsoleApp(App[int]):
                 f"Switch to the {name} theme",
                 lambda n=name: setattr(self, "theme", n),
             )
+        yield SystemCommand(
+            "JIRA: map statuses, types and assignees",
+            "Choose the PM Buddy target of every JIRA status, type and assignee; saved into the config",
+            self.open_jira_mapping,
+        )
         yield SystemCommand("Quit", "Quit the console", self.ask_quit)
+
+    def open_jira_mapping(self) -> None:
+        from pmb_console.tui.screens.jira_mapping import JiraMappingScreen
+
+        def closed(saved: bool | None) -> None:
+            if saved:
+                self.notify(f"JIRA mapping saved into {self.services.config.source}", timeout=6)
+
+        self.push_screen(JiraMappingScreen(self.services.config), closed)
 
 
 def _fault(part: str, exc: BaseException) -> Fault:
