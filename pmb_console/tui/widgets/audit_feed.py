@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
 FEED_LINES = 40
+KEPT_RECORDS = 200
+"""Records kept for the feed (and the runbook's view of it) between two reads of the log."""
 
 _OUTCOME_STYLE = {
     "succeeded": "bold",
@@ -46,6 +49,23 @@ def record_line(record: dict[str, Any]) -> Text:
     )
 
 
+class SharedRecordsArrived(Message):
+    """New records in the shared audit log (any console's), heard through LISTEN."""
+
+    def __init__(self, records: tuple[dict[str, Any], ...]) -> None:
+        super().__init__()
+        self.records = records
+
+
+class SharedLinkChanged(Message):
+    """The link to the shared audit log came up or was lost (words say why)."""
+
+    def __init__(self, connected: bool, words: str) -> None:
+        super().__init__()
+        self.connected = connected
+        self.words = words
+
+
 class AuditFeed(Static):
     """Newest audit records first; redrawn only when a new record arrives."""
 
@@ -55,6 +75,13 @@ class AuditFeed(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("no actions recorded yet", id=id)
         self._last_id: str | None = None
+
+    def add(self, records: tuple[dict[str, Any], ...]) -> None:
+        """Records heard live, merged with those already shown (the next read agrees)."""
+        known = {r.get("id") for r in self.records}
+        fresh = tuple(r for r in records if r.get("id") not in known)
+        if fresh:
+            self.records = (self.records + fresh)[-KEPT_RECORDS:]
 
     def watch_records(self, records: tuple[dict[str, Any], ...]) -> None:
         last = records[-1].get("id") if records else None

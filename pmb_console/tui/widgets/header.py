@@ -32,12 +32,24 @@ def describe_weights(state: TrafficState) -> str:
 class ConsoleHeader(Vertical):
     """Environment, release, LIVE color and weights, operator, lock, READ-ONLY, time."""
 
+    DEFAULT_CSS = """
+    ConsoleHeader #shared-log.-lost {
+        background: $error;
+        color: $background;
+        text-style: bold;
+    }
+    """
+
     traffic: reactive[TrafficState | None] = reactive(None, init=False, repaint=False)
     """Traffic as last read from the load balancer."""
     traffic_fault: reactive[str] = reactive("", init=False, repaint=False)
     """Why traffic could not be read, or empty."""
     lock_holder: reactive[str | None] = reactive(None, init=False, repaint=False)
     """Who holds the action lock, or None."""
+    shared_log: reactive[str] = reactive("", init=False, repaint=False)
+    """The shared audit log's state in words, or empty when the log is local files."""
+    shared_log_lost: reactive[bool] = reactive(False, init=False, repaint=False)
+    """The shared log cannot be reached: changes are refused."""
     now_text: reactive[str] = reactive("", init=False, repaint=False)
     """The time shown, already formatted."""
     demo_banner: reactive[str | None] = reactive(None, init=False, repaint=False)
@@ -79,6 +91,7 @@ class ConsoleHeader(Vertical):
             yield Static(f"release {self.release or '?'}", id="release")
             yield Static(f"operator {self.operator}", id="operator")
             yield Static("", id="lock")
+            yield Static("", id="shared-log")
             yield Static("", id="clock")
         with Horizontal(id="header-live"):
             yield Static("", id="live-big")
@@ -89,6 +102,7 @@ class ConsoleHeader(Vertical):
     def on_mount(self) -> None:
         self._show_live()
         self._show_lock()
+        self._show_shared_log()
 
     def watch_traffic(self) -> None:
         self._show_live()
@@ -102,11 +116,23 @@ class ConsoleHeader(Vertical):
     def watch_lock_holder(self) -> None:
         self._show_lock()
 
+    def watch_shared_log(self) -> None:
+        self._show_shared_log()
+
+    def watch_shared_log_lost(self) -> None:
+        self._show_shared_log()
+
     def watch_now_text(self, value: str) -> None:
         self.query_one("#clock", Static).update(value, layout=False)  # same width every second
 
     def watch_demo_banner(self, value: str | None) -> None:
         self.query_one("#demo-banner", Static).update(f"demo: {value}" if value else "")
+
+    def _show_shared_log(self) -> None:
+        shown = self.query_one("#shared-log", Static)
+        shown.update(self.shared_log)
+        shown.set_class(self.shared_log_lost, "-lost")
+        shown.display = bool(self.shared_log)
 
     def _show_lock(self) -> None:
         lock = self.query_one("#lock", Static)
