@@ -7,7 +7,7 @@ handed to the app, which owns the flows. What the systems say comes down through
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -150,6 +150,15 @@ class MainScreen(Screen[None]):
         monitor.status = status
         monitor.banner = banner
 
+    def show_shared_log(self, words: str, lost: bool) -> None:
+        header = self.query_one(ConsoleHeader)
+        header.shared_log = words
+        header.shared_log_lost = lost
+        self.refresh_bindings()  # mutating keys grey out while the shared lock is out of reach
+
+    def show_new_audit(self, records: tuple[dict[str, Any], ...]) -> None:
+        self.query_one(AuditFeed).add(records)
+
     def show_metrics_fault(self, message: str) -> None:
         for pane in self.query(ColorPane):
             pane.metrics_fault = message
@@ -177,6 +186,8 @@ class MainScreen(Screen[None]):
         if action in keys.MUTATING_ACTIONS:
             if app.services.config.console.read_only or app.busy:
                 return None
+            if app.war_room.lost:  # the shared lock cannot be taken: say so before the key
+                return None
             if action in ("switch", "rollback") and app.traffic_unreadable:
                 return None
         if action in ("smoke", "signoff") and app.busy:
@@ -197,6 +208,9 @@ class MainScreen(Screen[None]):
 
     def action_restore(self) -> None:
         self.app.start_flow("restore")
+
+    def action_lock(self) -> None:
+        self.app.war_room.toggle_lock()
 
     def action_smoke(self) -> None:
         self.app.start_flow("smoke")
