@@ -52,6 +52,14 @@ KEYS: tuple[Key, ...] = (
         mutating=True,
     ),
     Key("smoke", "t", "smoke", "Smoke", "Run the smoke test against a color"),
+    Key(
+        "lock",
+        "L",
+        "lock",
+        "Lock",
+        "Take or release the deliberate lock that blocks everyone else's changes (asks why)",
+        mutating=True,
+    ),
     # The runbook's §2 steps: listed in help and the palette, kept off the crowded footer.
     Key("provision", "p", "provision", "Provision", "Run the provision command for a color",
         mutating=True, show=False),
