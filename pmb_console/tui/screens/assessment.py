@@ -69,14 +69,24 @@ class AssessmentScreen(ModalScreen[bool]):
             yield Static("Database after the rollback", classes="picker-title")
             with VerticalScroll(id="assessment-body"):
                 yield Static(table, id="assessment-parts")
-                yield Static(Text(f"\n=> {NEEDED_WORDS.get(a.restore_needed, a.restore_needed)}",
-                                  style="bold"), id="assessment-needed")
-                yield Static(f"restore: {a.restore_words(self.environment)}", id="assessment-restore-words")
+                yield Static(
+                    Text(
+                        f"\n=> {NEEDED_WORDS.get(a.restore_needed, a.restore_needed)}", style="bold"
+                    ),
+                    id="assessment-needed",
+                )
+                yield Static(
+                    f"restore: {a.restore_words(self.environment)}", id="assessment-restore-words"
+                )
             with Horizontal(id="assessment-buttons"):
                 yield Button("Close", id="close", variant="primary")
-                yield Button("Restore… (R)", id="restore", variant="error", disabled=not can_restore)
-            yield Static("R: restore through the confirmation (type the environment) · escape: close",
-                         classes="picker-hint")
+                yield Button(
+                    "Restore… (R)", id="restore", variant="error", disabled=not can_restore
+                )
+            yield Static(
+                "R: restore through the confirmation (type the environment) · escape: close",
+                classes="picker-hint",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()

@@ -29,8 +29,10 @@ def finding_lines(found: Interrupted) -> Text:
     traffic = found.systems.get("traffic")
     if traffic:
         weights = traffic.get("weights", {})
-        text.append(f"traffic: live {traffic.get('live')} (blue {weights.get('blue')}% · "
-                    f"green {weights.get('green')}%)\n")
+        text.append(
+            f"traffic: live {traffic.get('live')} (blue {weights.get('blue')}% · "
+            f"green {weights.get('green')}%)\n"
+        )
     for error in found.systems.get("errors", []):
         text.append(f"could not read: {error}\n", style="bold")
     for difference in found.differences[:5]:
@@ -77,10 +79,17 @@ class ResumeScreen(ModalScreen[str | None]):
                 yield Static(finding_lines(found), id="resume-finding")
             with Horizontal(id="resume-buttons"):
                 yield Button("Dismiss", id=DISMISS, variant="primary")
-                yield Button("Finish it…", id=FINISH, variant="warning", disabled=found.finish is None)
-                yield Button("Go back…", id=GO_BACK, variant="warning", disabled=found.go_back is None)
-            yield Static("dismiss: leave the systems as they are and clear the interruption · "
-                         "escape: decide later", classes="picker-hint")
+                yield Button(
+                    "Finish it…", id=FINISH, variant="warning", disabled=found.finish is None
+                )
+                yield Button(
+                    "Go back…", id=GO_BACK, variant="warning", disabled=found.go_back is None
+                )
+            yield Static(
+                "dismiss: leave the systems as they are and clear the interruption · "
+                "escape: decide later",
+                classes="picker-hint",
+            )
 
     def on_mount(self) -> None:
         self.query_one(f"#{DISMISS}", Button).focus()

@@ -40,16 +40,23 @@ class SignOffScreen(ModalScreen[str | None]):
             yield Static(f"Sign off: {self.item_title}", classes="picker-title")
             if self.detail:
                 yield Static(f"the check says: {self.detail}", id="signoff-detail", markup=False)
-            yield Static(f"Why do you vouch for it{' for ' + self.release if self.release else ''}? "
-                         "(recorded with your name)", id="signoff-question")
+            yield Static(
+                f"Why do you vouch for it{' for ' + self.release if self.release else ''}? "
+                "(recorded with your name)",
+                id="signoff-question",
+            )
             yield Input(placeholder="what you checked by hand", id="signoff-reason")
-            yield Static("enter: sign off · escape: cancel", classes="picker-hint", id="signoff-problem")
+            yield Static(
+                "enter: sign off · escape: cancel", classes="picker-hint", id="signoff-problem"
+            )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         reason = event.value.strip()
         if not reason:
-            self.query_one("#signoff-problem", Static).update("a sign-off needs a reason: say what you checked")
+            self.query_one("#signoff-problem", Static).update(
+                "a sign-off needs a reason: say what you checked"
+            )
             return
         self.dismiss(reason)
 

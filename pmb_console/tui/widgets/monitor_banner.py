@@ -19,7 +19,7 @@ from pmb_console.monitor import WindowStatus
 
 
 class MonitorBanner(Static):
-    """"green watched: 42:17 left · e: extend", or "BREACH: … · r: roll back"."""
+    """ "green watched: 42:17 left · e: extend", or "BREACH: … · r: roll back"."""
 
     DEFAULT_CSS = """
     MonitorBanner {
@@ -46,7 +46,9 @@ class MonitorBanner(Static):
     banner: reactive[str] = reactive("", init=False, repaint=False)
     """The breach in words while one stands; empty otherwise."""
 
-    def __init__(self, *, rollback_key: str = "r", extend_key: str = "e", id: str | None = None) -> None:
+    def __init__(
+        self, *, rollback_key: str = "r", extend_key: str = "e", id: str | None = None
+    ) -> None:
         super().__init__("", id=id)
         self.rollback_key = rollback_key
         self.extend_key = extend_key

@@ -8,6 +8,7 @@ panel draws them, rewriting only the rows that changed. The highlighted item is 
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from rich.text import Text
@@ -29,22 +30,36 @@ from pmb_console.runbook import (
 STATE_MARK = {PENDING: "○", RUNNING: "◔", DONE: "✔", FAILED: "✘", SKIPPED: "–"}
 STATE_STYLE = {PENDING: "", RUNNING: "bold", DONE: "", FAILED: "bold reverse", SKIPPED: "dim"}
 SIGNED_OFF = "signed-off"
+WHY_LINES = 2
+"""A reason longer than this is cut: the steps below it must stay on the panel."""
 
 
-def item_prompt(view: StepView, signed_off_by: str = "") -> Text:
-    """One row: mark, title and state; a failed or signed-off item says why on a second line."""
+def item_prompt(view: StepView, signed_off_by: str = "", width: int = 0, reason: str = "") -> Text:
+    """One row: mark, title and state; a failed or signed-off item says why on a second line,
+    cut to `width` so a long reason never pushes the steps below off the panel."""
     state = view.state
     style = STATE_STYLE.get(state, "")
-    said = f"  signed off by {signed_off_by}" if signed_off_by else (
-        f"  {state}" if state not in (PENDING, DONE) else "")
-    text = Text.assemble((f"{STATE_MARK.get(state, '?')} ", style), (view.title, style), (said, "italic"))
-    why = view.evidence if state == FAILED or signed_off_by else ""
+    said = (
+        f"  signed off by {signed_off_by}"
+        if signed_off_by
+        else (f"  {state}" if state not in (PENDING, DONE) else "")
+    )
+    text = Text.assemble(
+        (f"{STATE_MARK.get(state, '?')} ", style), (view.title, style), (said, "italic")
+    )
+    why = (
+        f"signed off: {reason}"
+        if signed_off_by and reason
+        else (view.evidence if state == FAILED or signed_off_by else "")
+    )
     if view.out_of_order:
         why = f"out of order: {view.override or 'no override recorded'}"
     if why:
-        text.append(f"\n  {why}", style="dim")
-    text.no_wrap = True
-    text.overflow = "ellipsis"
+        lines = textwrap.wrap(why, max(8, width - 2)) if width else [why]
+        if len(lines) > WHY_LINES:
+            lines = lines[:WHY_LINES]
+            lines[-1] = lines[-1][: max(1, width - 3)] + "…"
+        text.append("".join(f"\n  {line}" for line in lines), style="dim")
     return text
 
 
@@ -89,12 +104,20 @@ class RunbookPanel(OptionList):
     def watch_running_action(self) -> None:
         self._redraw()
 
+    def on_resize(self) -> None:
+        self._redraw()  # the reasons are cut to the width
+
     def _redraw(self) -> None:
         checks = list(self.checklist) if self.checklist is not None else None
         self.views = build_view(self.journal, checks, self.running_action)
-        signed = {c.id: c.signed_off_by or "?" for c in checks or [] if c.status == SIGNED_OFF}
+        signed = {c.id: c for c in checks or [] if c.status == SIGNED_OFF}
+        width = self.scrollable_content_region.width
         for view in self.views:
-            prompt = item_prompt(view, signed.get(view.id, ""))
+            check = signed.get(view.id)
+            # The reason is what matters once signed off; the check's detail ends with it.
+            reason = check.detail.rpartition(" — signed off: ")[2] if check else ""
+            by = (check.signed_off_by or "?") if check else ""
+            prompt = item_prompt(view, by, width, reason)
             if self._drawn.get(view.id) != prompt:
                 self._drawn[view.id] = prompt
                 self.replace_option_prompt(view.id, prompt)
@@ -112,4 +135,3 @@ class RunbookPanel(OptionList):
         if option.id is None or option.id.startswith("section-"):
             return None
         return option.id
-
