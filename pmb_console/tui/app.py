@@ -162,7 +162,12 @@ class PmbConsoleApp(App[int]):
         if self.poll:
             self.look_for_interrupted()
 
-    @work(thread=True, group="resume", exit_on_error=False, description="read back an interrupted action")
+    @work(
+        thread=True,
+        group="resume",
+        exit_on_error=False,
+        description="read back an interrupted action",
+    )
     def look_for_interrupted(self) -> None:
         """An action a dead console left in flight: judged against the systems, then offered."""
         from pmb_console.recovery import acknowledge, find_interrupted
@@ -270,7 +275,9 @@ class PmbConsoleApp(App[int]):
             self._checklist_wake.wait(CHECKLIST_INTERVAL_S)
             self._checklist_wake.clear()
 
-    @work(thread=True, group="monitor", exit_on_error=False, description="judge the monitoring window")
+    @work(
+        thread=True, group="monitor", exit_on_error=False, description="judge the monitoring window"
+    )
     def observe_monitor(self, figures: dict[str, Any]) -> None:
         """One metrics poll against the window; with auto_rollback it may roll back (blocking)."""
         if not self._monitor_lock.acquire(blocking=False):
@@ -553,7 +560,9 @@ class PmbConsoleApp(App[int]):
             status = extend_window(self.services)
         except PmbError as exc:
             hint = f"\nhint: {exc.hint}" if exc.hint else ""
-            self.notify(redact(exc.message + hint), title="monitor", severity="warning", markup=False)
+            self.notify(
+                redact(exc.message + hint), title="monitor", severity="warning", markup=False
+            )
             return
         self.post_message(MonitorObserved(MonitorReport(status)))
         self.notify(status.countdown(), title="monitoring window extended", timeout=6, markup=False)
@@ -573,7 +582,9 @@ class PmbConsoleApp(App[int]):
             mark_step(self.services, "post-mortem", DONE, evidence=f"timeline written to {path}")
         except (PmbError, OSError) as exc:
             said = exc.message if isinstance(exc, PmbError) else f"{path}: {exc.strerror}"
-            self.notify(redact(said), title="post-mortem not written", severity="error", markup=False)
+            self.notify(
+                redact(said), title="post-mortem not written", severity="error", markup=False
+            )
             return
         self.notify(f"timeline written to {path}", title="post-mortem", timeout=15, markup=False)
         self.wake_poll()
