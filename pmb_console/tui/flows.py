@@ -186,8 +186,14 @@ class ActionFlows:
             # The color the runbook step means comes first: the new one, or the old one to retire.
             first = (old_color if kind == "decommission" else new_color)(self.services.config)
             choices = sorted(COLOR_CHOICES, key=lambda choice: choice[1] != first)
-            verb = {"provision": "Provision", "deploy": "Deploy the release to", "decommission": "Decommission"}
-            color = await self.app.push_screen_wait(PickerScreen(f"{verb[kind]} which color?", choices))
+            verb = {
+                "provision": "Provision",
+                "deploy": "Deploy the release to",
+                "decommission": "Decommission",
+            }
+            color = await self.app.push_screen_wait(
+                PickerScreen(f"{verb[kind]} which color?", choices)
+            )
             if color is None:
                 return None
             step = {
