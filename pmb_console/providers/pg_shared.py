@@ -217,9 +217,15 @@ class PgLock(_SharedDatabase, Lock):
     def holder(self) -> LockHolder | None:
         try:
             with self._conn() as conn:
-                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (ACTION_LOCK_KEY,)).fetchone()
-                if got and got[0]:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (ACTION_LOCK_KEY,))
+                # Looked up, not probed: taking the lock to test it made every other
+                # console polling at that instant see a holder that was only this look.
+                held = conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    " AND classid = %s AND objid = %s AND objsubid = 1)",
+                    (ACTION_LOCK_KEY >> 32, ACTION_LOCK_KEY & 0xFFFFFFFF),
+                ).fetchone()
+                if not (held and held[0]):
                     return self._row(conn, "deliberate")
                 return self._row(conn, "action") or LockHolder("?", "?", 0, "?", "?")
         except psycopg.Error as exc:
