@@ -39,7 +39,8 @@ lint: $(STAMP)
 check: lint test
 
 bench: $(STAMP) services
-	$(PY) bench/switch_haproxy.py
+	@for b in switch_haproxy first_frame idle_bytes metrics_poll log_tail drill jira_migrate runbook_journal; do \
+		echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache
