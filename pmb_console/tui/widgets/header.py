@@ -7,6 +7,8 @@ so an idle console writes almost nothing to the terminal.
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -27,6 +29,14 @@ def describe_weights(state: TrafficState) -> str:
         return "NOTHING LIVE · blue 0% · green 0%"
     other = "green" if live == "blue" else "blue"
     return f"LIVE {live.upper()} {state.weights.get(live, 0)}% · {other} {state.weights.get(other, 0)}%"
+
+
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT(\d\d:\d\d):\d\d(?:\.\d+)?(?:\+00:00|Z)")
+
+
+def _short_times(words: str) -> str:
+    """ "since 2026-11-24T23:07:48.928+00:00" → "since 23:07 UTC": the header is one line."""
+    return _ISO_TIME.sub(lambda m: f"{m.group(1)} UTC", words)
 
 
 class ConsoleHeader(Vertical):
@@ -90,8 +100,8 @@ class ConsoleHeader(Vertical):
                 yield Static(" READ-ONLY ", id="read-only-badge")
             yield Static(f"release {self.release or '?'}", id="release")
             yield Static(f"operator {self.operator}", id="operator")
-            yield Static("", id="lock")
             yield Static("", id="shared-log")
+            yield Static("", id="lock")
             yield Static("", id="clock")
         with Horizontal(id="header-live"):
             yield Static("", id="live-big")
@@ -137,7 +147,7 @@ class ConsoleHeader(Vertical):
     def _show_lock(self) -> None:
         lock = self.query_one("#lock", Static)
         if self.lock_holder:
-            lock.update(f"LOCK held by {self.lock_holder}")
+            lock.update(f"LOCK held by {_short_times(self.lock_holder)}")
             lock.set_class(True, "-held")
         else:
             lock.update("lock free")
