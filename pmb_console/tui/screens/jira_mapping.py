@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -285,3 +285,21 @@ class JiraMappingScreen(Screen[bool]):
             self.query_one(DataTable).focus()
             return
         self.dismiss(self.saved)
+
+
+class JiraMappingApp(App[bool]):
+    """`pmb-console jira-migrate --map` on a terminal: the mapping screen on its own."""
+
+    TITLE = "pmb-console: JIRA mapping"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+
+    def on_mount(self) -> None:
+        self.push_screen(JiraMappingScreen(self.config), lambda saved: self.exit(bool(saved)))
+
+
+def run_mapping_screen(config: Config) -> bool:
+    """Open the mapping screen in this terminal; True when choices were saved."""
+    return bool(JiraMappingApp(config).run())
