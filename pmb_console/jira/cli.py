@@ -191,6 +191,8 @@ def map_interactively(services: Services, as_json: bool) -> int:
     from pmb_console.jira.client import JiraClient
     from pmb_console.jira.mapping import Mapping, save_choices
 
+    if not as_json and sys.stdin.isatty() and sys.stdout.isatty():
+        return _map_on_screen(services)
     cfg = services.config.jira
     with JiraClient(cfg) as client:
         inventory = _survey(services, client)
@@ -221,6 +223,20 @@ def map_interactively(services: Services, as_json: bool) -> int:
     save_choices(services.config.source, changed)
     print(f"saved into {services.config.source}: " + ", ".join(f"[jira.{t}]" for t in changed))
     return ExitCode.OK
+
+
+def _map_on_screen(services: Services) -> int:
+    """A full terminal: the console's mapping screen (the palette opens the same one)."""
+    source = services.config.source
+    if not source or source.startswith("<"):
+        raise UsageError("there is no config file to save the mapping into", "run with --config PATH")
+    from pmb_console.tui.screens.jira_mapping import run_mapping_screen
+
+    if run_mapping_screen(services.config):
+        print(f"saved into {source}")
+        return ExitCode.OK
+    print("mapping closed without saving; nothing changed")
+    return ExitCode.REFUSED
 
 
 def _ask(kind: str, found: dict[str, int], current: dict[str, str]) -> dict[str, str]:
