@@ -30,23 +30,7 @@ NEEDED_WORDS = {
 class AssessmentScreen(ModalScreen[bool]):
     """The four answers and the restore one key away; returns True to restore."""
 
-    CSS_PATH = "choosers.tcss"
-    DEFAULT_CSS = """
-    AssessmentScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-    #assessment-dialog {
-        width: 110;
-    }
-    #assessment-body {
-        height: auto;
-        max-height: 24;
-    }
-    #assessment-buttons {
-        height: auto;
-    }
-    """
+    CSS_PATH = ["choosers.tcss", "assessment.tcss"]
     BINDINGS = [
         Binding("escape", "close", "Close", id="assessment-close"),
         Binding("R", "restore", "Restore…", id="assessment-restore"),

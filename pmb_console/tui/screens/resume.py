@@ -47,24 +47,7 @@ def finding_lines(found: Interrupted) -> Text:
 class ResumeScreen(ModalScreen[str | None]):
     """The interrupted action and three buttons; returns finish, go-back or dismiss (None: later)."""
 
-    CSS_PATH = "choosers.tcss"
-    DEFAULT_CSS = """
-    ResumeScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-    #resume-dialog {
-        width: 100;
-        border: thick $warning;
-    }
-    #resume-body {
-        height: auto;
-        max-height: 20;
-    }
-    #resume-buttons {
-        height: auto;
-    }
-    """
+    CSS_PATH = ["choosers.tcss", "resume.tcss"]
     BINDINGS = [Binding("escape", "later", "Decide later", id="resume-later")]
 
     def __init__(self, found: Interrupted) -> None:

@@ -16,17 +16,7 @@ from textual.widgets import Input, Static
 class SignOffScreen(ModalScreen[str | None]):
     """Asks why the operator vouches for an item; returns the reason, or None when cancelled."""
 
-    CSS_PATH = "choosers.tcss"
-    DEFAULT_CSS = """
-    SignOffScreen {
-        align: center middle;
-        background: $background 60%;
-    }
-    #signoff-detail {
-        color: $text-muted;
-        margin-bottom: 1;
-    }
-    """
+    CSS_PATH = ["choosers.tcss", "signoff.tcss"]
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="signoff-cancel")]
 
     def __init__(self, title: str, detail: str = "", release: str = "") -> None:
