@@ -110,6 +110,13 @@ class ConsoleHeader(Vertical):
                 yield Static("", id="demo-banner")
 
     def on_mount(self) -> None:
+        # A deliberate lock's holder and reason can be longer than the row: the lock takes
+        # the room left before the clock and ends in an ellipsis instead of running under
+        # it. Set here because the screen's stylesheet sizes every header part to its text.
+        lock = self.query_one("#lock", Static).styles
+        lock.width = "1fr"
+        lock.text_wrap = "nowrap"
+        lock.text_overflow = "ellipsis"
         self._show_live()
         self._show_lock()
         self._show_shared_log()
