@@ -94,10 +94,15 @@ async def test_a_breach_raises_the_banner_and_the_rollback_key_leads_to_the_asse
             lambda: isinstance(app.screen, RunProgressScreen) and app.screen.done,
             what="the rollback's outcome",
         )
-        assert "DONE AND VERIFIED" in screen_text(app)
+        await until(pilot, lambda: "DONE AND VERIFIED" in screen_text(app), what="the outcome")
         await pilot.press("enter")
         await until(
-            pilot, lambda: isinstance(app.screen, AssessmentScreen), what="the database assessment"
+            pilot,
+            lambda: (
+                isinstance(app.screen, AssessmentScreen)
+                and "Last restore drill" in screen_text(app)
+            ),
+            what="the database assessment",
         )
         text = screen_text(app)
         for title in (
@@ -138,7 +143,10 @@ async def test_auto_rollback_moves_haproxy_back_and_shows_the_assessment(
         green_metrics.error_share = 0.25
         await until(
             pilot,
-            lambda: isinstance(app.screen, AssessmentScreen),
+            lambda: (
+                isinstance(app.screen, AssessmentScreen)
+                and "Last restore drill" in screen_text(app)
+            ),
             within=15,
             what="the assessment after the automatic rollback",
         )

@@ -67,7 +67,13 @@ def leave_a_half_made_switch(services, haproxy) -> str:
 
 
 async def resume_screen(pilot) -> ResumeScreen:
-    await until(pilot, lambda: isinstance(pilot.app.screen, ResumeScreen), what="the resume screen")
+    await until(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, ResumeScreen) and "INTERRUPTED" in screen_text(pilot.app)
+        ),
+        what="the resume screen",
+    )
     return pilot.app.screen
 
 
@@ -97,7 +103,7 @@ async def test_going_back_from_a_half_made_switch_restores_haproxys_weights(
             lambda: isinstance(app.screen, RunProgressScreen) and app.screen.done,
             what="the outcome",
         )
-        assert "DONE AND VERIFIED" in screen_text(app)
+        await until(pilot, lambda: "DONE AND VERIFIED" in screen_text(app), what="the outcome")
         await pilot.press("enter")
         await until(
             pilot, lambda: "LIVE BLUE 100% · green 0%" in screen_text(app), what="blue live again"
