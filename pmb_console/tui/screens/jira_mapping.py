@@ -10,6 +10,7 @@ back as messages. The screen holds the choices; `pmb_console.jira.mapping` does 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from textual import on, work
@@ -94,6 +95,8 @@ class JiraMappingScreen(Screen[bool]):
         self.users: dict[str, JiraUser] = {}
         self.editing: Row | None = None
         self.saved = False
+        self._leaving = threading.Event()
+        """Set when the screen goes: a survey waiting to retry an unreachable JIRA stops."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -129,7 +132,7 @@ class JiraMappingScreen(Screen[bool]):
         cfg = self.config.jira
         try:
             mapping = Mapping.from_config(cfg, self.config.source)
-            with JiraClient(cfg) as client:
+            with JiraClient(cfg, sleep=self._wait_unless_closed) as client:
                 inventory = Migration(
                     cfg, client, mapping, Position(self.config.console.state_dir, cfg)
                 ).survey()
@@ -278,12 +281,22 @@ class JiraMappingScreen(Screen[bool]):
         self.query_one("#jira-map-status", Static).update("reading JIRA…")
         self.survey()
 
+    def _wait_unless_closed(self, seconds: float) -> None:
+        # The client's retries can wait minutes on an unreachable JIRA; a closed screen
+        # (or `jira-migrate --map` quitting) must not wait for them.
+        if self._leaving.wait(seconds):
+            raise PmbError("the mapping screen was closed")
+
+    def on_unmount(self) -> None:
+        self._leaving.set()
+
     def action_close(self) -> None:
         if self.editing is not None:
             self.editing = None
             self.query_one(Input).remove_class("editing")
             self.query_one(DataTable).focus()
             return
+        self._leaving.set()
         self.dismiss(self.saved)
 
 
