@@ -11,6 +11,7 @@ could not be sent. The app hands it the messages; it holds no logic of the actio
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 from pmb_console.errors import PmbError
@@ -80,7 +81,9 @@ class WarRoom:
         self._stopping = True
         feed, self._feed = self._feed, None
         if feed is not None:
-            feed.stop()
+            # Stopping joins the feed's thread (up to a second while it waits for a
+            # NOTIFY): not on the event loop, so quitting is not held up.
+            threading.Thread(target=feed.stop, name="pmb-audit-feed-stop", daemon=True).start()
 
     # --- from the feed's thread: messages only ------------------------------------------
 
