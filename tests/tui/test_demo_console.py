@@ -98,6 +98,11 @@ async def test_demo_console_switch_fault_and_rollback(demo):
 
         outcome = await run_confirmed(pilot, "r")
         assert "DONE AND VERIFIED" in outcome
+        # The database assessment follows a rollback (RUNBOOK §3 step 2); closed to go on.
+        await until(
+            pilot, lambda: "Database after the rollback" in screen_text(app), what="the assessment"
+        )
+        await pilot.press("escape")
         await until(
             pilot, lambda: carries(app, "blue"), within=6, what="blue's pane taking the load back"
         )
