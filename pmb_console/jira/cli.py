@@ -229,7 +229,9 @@ def _map_on_screen(services: Services) -> int:
     """A full terminal: the console's mapping screen (the palette opens the same one)."""
     source = services.config.source
     if not source or source.startswith("<"):
-        raise UsageError("there is no config file to save the mapping into", "run with --config PATH")
+        raise UsageError(
+            "there is no config file to save the mapping into", "run with --config PATH"
+        )
     from pmb_console.tui.screens.jira_mapping import run_mapping_screen
 
     if run_mapping_screen(services.config):
