@@ -236,8 +236,9 @@ class MonitorReport:
         """The banner text while a breach stands; "" when there is none."""
         if self.breach is not None:
             return f"BREACH: {self.breach.words} — press the rollback key"
-        if self.status.state == "breached":
-            return f"BREACH: {self.status.detail}"
+        if self.status.state == "breached":  # "breach at 21:29:55 UTC: …" reads as "BREACH at …"
+            detail = self.status.detail
+            return f"BREACH {detail[7:]}" if detail.startswith("breach ") else f"BREACH: {detail}"
         return ""
 
 
