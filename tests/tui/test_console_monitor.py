@@ -180,3 +180,68 @@ async def test_the_extend_key_pushes_the_window_end_and_is_audited(
     assert after["ends_at"] == pytest.approx(before + 15 * 60, abs=5)
     assert after["extended"][0]["by"] == "tester"
     assert services.audit.last(lambda r: r.get("action") == "monitor-extend")["minutes"] == 15
+
+
+# --- the look ---------------------------------------------------------------------------
+
+
+def test_breach_banner_and_runbook_states_snapshot(snap_compare):
+    """The dashboard as a breach finds it: the banner, and the runbook with why under each
+    failed or signed-off item. Fixed readings, no polling, fixed clock (see
+    test_console_snapshots.py)."""
+    from pmb_console.actions.checklist import CheckResult
+    from pmb_console.monitor import MonitorReport, window_status
+    from pmb_console.tui.messages import ChecklistRead, MonitorObserved, SystemsRead
+    from pmb_console.tui.readings import SystemsReading
+    from tests.tui.test_console_snapshots import (
+        AUDIT,
+        NOW,
+        TRAFFIC,
+        show_fixed_reading,
+        snapshot_app,
+    )
+
+    done = {"state": "done", "by": "oncall-1", "at": "2026-11-24T21:10:00+00:00"}
+    journal = {
+        "steps": {
+            "provision-green": done,
+            "deploy-green": done,
+            "run-migrations": done,
+            "test-green": done,
+            "switch-traffic": done,
+            "monitor": {"state": "failed", "by": "oncall-1", "evidence": f"breach: {BREACH}"},
+        },
+        "monitor": None,
+    }
+    checklist = (
+        CheckResult("reviewed", "Changes reviewed and approved", "pass", "#214 approved by ana"),
+        CheckResult("ci-green", "CI checks passed on the release commit", "pass", "6 checks"),
+        CheckResult(
+            "migrations-tested",
+            "Migrations tested in staging",
+            "signed-off",
+            "no migrate recorded outside production — signed off: ran 0042 on staging by hand",
+            "oncall-1",
+        ),
+        CheckResult("snapshot-taken", "Production database snapshot taken", "pass", "2 h old"),
+        CheckResult("release-tagged", "Release tagged in git", "pass", "v1.1.0 → 3f2a9c1d"),
+    )
+    window = {
+        "color": "green",
+        "started_at": NOW - 600,
+        "ends_at": NOW + 3000,
+        "minutes": 60,
+        "polls": 40,
+        "breaches": [{"at": NOW - 5, "words": BREACH}],
+        "ended": None,
+    }
+
+    async def breached(pilot) -> None:
+        await show_fixed_reading(pilot)
+        app = pilot.app
+        app.post_message(SystemsRead(SystemsReading(TRAFFIC, None, AUDIT, None, (), journal)))
+        app.post_message(ChecklistRead(checklist))
+        app.post_message(MonitorObserved(MonitorReport(window_status(window, NOW))))
+        await pilot.pause(0.3)
+
+    assert snap_compare(snapshot_app(), terminal_size=(160, 45), run_before=breached)

@@ -108,7 +108,7 @@ async def test_a_sign_off_with_a_reason_is_shown_and_audited_with_the_release(
         )
         assert (
             "✔ CI checks passed on the release commit signed off by tester "
-            "signed off: CI green on the release PR, seen by hand"
+            "why: CI green on the release PR, seen by hand"
         ) in runbook_words(app)
         assert panel(app).states["ci-green"] == "done"
     signed = [r for r in services.audit.records() if r["action"] == "checklist-signoff"]

@@ -48,7 +48,7 @@ def item_prompt(view: StepView, signed_off_by: str = "", width: int = 0, reason:
         (f"{STATE_MARK.get(state, '?')} ", style), (view.title, style), (said, "italic")
     )
     why = (
-        f"signed off: {reason}"
+        f"why: {reason}"
         if signed_off_by and reason
         else (view.evidence if state == FAILED or signed_off_by else "")
     )
