@@ -181,6 +181,9 @@ def test_rollback_key_in_the_real_program_moves_haproxy_back(haproxy, tmp_path):
         assert haproxy.weights() == {"blue": 100, "green": 0}
         assert haproxy.requests(10) == {"blue": 10}
         terminal.keys("Enter")
+        # RUNBOOK §3 step 2 follows the rollback: the database assessment, closed to go on.
+        terminal.wait_for("Database after the rollback")
+        terminal.keys("Escape")
         terminal.wait_for("LIVE BLUE 100% · green 0%")
         terminal.wait_for("rollback succeeded")  # the audit feed, read back
         terminal.keys("q")
