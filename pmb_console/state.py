@@ -28,7 +28,12 @@ class Journal:
             pass
 
     def in_flight(self) -> dict[str, Any] | None:
-        """The action that was running when its console stopped, if its process is gone."""
+        """The action in flight, unless another live console is running it.
+
+        That is either an action whose process is gone (interrupted: a console killed
+        mid-action), or this process's own action while it runs. Callers that need only
+        the interrupted kind compare `pid` with their own.
+        """
         try:
             record = json.loads(self.path.read_text())
         except (OSError, ValueError):

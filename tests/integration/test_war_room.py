@@ -40,7 +40,7 @@ def cli(config, *args, env=None):
 def test_two_consoles_racing_the_same_switch_never_both_proceed(war_room, haproxy, pg_database):
     rounds = 50
     target = "green"
-    for n in range(rounds):
+    for _ in range(rounds):
         procs = [cli(war_room[who], "switch", "--to", target, "--yes") for who in ("alice", "bob")]
         results = [(p.wait(60), p.communicate()[1]) for p in procs]
         codes = sorted(code for code, _ in results)
