@@ -139,6 +139,22 @@ class ActionFlows:
 
         await self.after(await self.guarded(action, run))
 
+    async def backups(self) -> Action | None:
+        """RUNBOOK §4 on screen: the policy and the drills; pruning goes through the guards."""
+        from pmb_console.actions.database import PruneSnapshotsAction, list_snapshots
+        from pmb_console.actions.drill import DrillHistory
+        from pmb_console.backup_policy import backup_policy
+        from pmb_console.tui.screens.backups import BackupsScreen
+
+        backup = self.services.config.backup
+        snapshots = await self.in_thread(list_snapshots, self.services)
+        policy = backup_policy(
+            snapshots, max_age_hours=backup.max_age_hours, retention_days=backup.retention_days
+        )
+        drills = await self.in_thread(DrillHistory(self.services.config.console.state_dir).records)
+        prune = await self.app.push_screen_wait(BackupsScreen(policy, drills))
+        return PruneSnapshotsAction() if prune else None
+
     async def choose(self, kind: str) -> Action | None:
         """The action a key means, after any choice the operator has to make."""
         if kind == "switch":
@@ -170,6 +186,8 @@ class ActionFlows:
                 PickerScreen("Restore the database from…", choices, empty="no snapshots found")
             )
             return None if picked is None else RestoreAction(picked)
+        if kind == "backups":
+            return await self.backups()
         if kind == "smoke":
             color = await self.app.push_screen_wait(
                 PickerScreen("Smoke test which color?", COLOR_CHOICES)

@@ -98,6 +98,14 @@ KEYS: tuple[Key, ...] = (
         show=False,
     ),
     Key(
+        "backups",
+        "B",
+        "backups",
+        "Backups",
+        "Backup policy, snapshots past retention and the restore drills (prune from there)",
+        show=False,
+    ),
+    Key(
         "postmortem",
         "P",
         "postmortem",

@@ -227,6 +227,9 @@ class MainScreen(Screen[None]):
     def action_extend_monitor(self) -> None:
         self.app.extend_monitor()
 
+    def action_backups(self) -> None:
+        self.app.start_flow("backups")
+
     def action_postmortem(self) -> None:
         self.app.write_postmortem()
 
