@@ -103,6 +103,11 @@ def main() -> int:
         "--runs", type=int, default=20, help="rounds; each times 2 runs per program"
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--program",
+        help="the pmb-console to time (default: .venv's); e.g. one installed with only the "
+        "runtime dependencies, which lacks the test tools that make `import httpx` slower",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pmbbench-"))
@@ -112,7 +117,7 @@ def main() -> int:
         config = proxy.write_pmb_config(work)
         minimal = work / "minimal_switch.py"
         minimal.write_text(MINIMAL)
-        program = pmb_console_program()
+        program = args.program or pmb_console_program()
         pmb = {c: [program, "switch", "--to", c, "--yes", "--config", str(config)] for c in servers}
         base = {c: [sys.executable, str(minimal), str(proxy.socket_path), c] for c in servers}
         pmb_times, base_times = [], []
