@@ -4,7 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH   := $(shell sha1sum pyproject.toml | cut -c1-12)
+# `make run` installs what the console needs; `make test` adds the test tools.
+RUN_STAMP := $(VENV)/.run-$(HASH)
+DEV_STAMP := $(VENV)/.dev-$(HASH)
 
 .PHONY: run demo test test-fast check lint bench services clean
 
@@ -12,33 +15,39 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,serve,dev]'
-	@rm -f $(VENV)/.installed-*
-	@touch $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[serve]'
+	@rm -f $(VENV)/.run-*
+	@touch $(RUN_STAMP)
 
-run: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[test,serve,dev]'
+	@rm -f $(VENV)/.run-* $(VENV)/.dev-*
+	@touch $(RUN_STAMP) $(DEV_STAMP)
+
+run: $(RUN_STAMP)
 	$(VENV)/bin/pmb-console $(ARGS)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(VENV)/bin/pmb-console demo $(ARGS)
 
 services:
 	@bash scripts/ensure-services.sh
 
-test: $(STAMP) services
+test: $(DEV_STAMP) services
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check pmb_console tests bench
 	$(VENV)/bin/ruff format --check pmb_console tests bench
+	$(VENV)/bin/mypy pmb_console
 
 check: lint test
 
-bench: $(STAMP) services
+bench: $(DEV_STAMP) services
 	@for b in switch_haproxy first_frame idle_bytes metrics_poll log_tail drill jira_migrate runbook_journal; do \
 		echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
 

@@ -65,7 +65,9 @@ def make_database(params: dict[str, str], name: str) -> str:
 
 def drop_database(params: dict[str, str], name: str) -> None:
     with admin(params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def fill(dsn: str, rows: int) -> None:
@@ -81,9 +83,13 @@ def fill(dsn: str, rows: int) -> None:
             (rows,),
         )
         conn.execute("CREATE TABLE users (id int PRIMARY KEY, email text)")
-        conn.execute("INSERT INTO users SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 500) g")
+        conn.execute(
+            "INSERT INTO users SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 500) g"
+        )
         conn.execute("VACUUM ANALYZE")
-        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+        size = conn.execute(
+            "SELECT pg_size_pretty(pg_database_size(current_database()))"
+        ).fetchone()
         print(f"database: {rows:,} issues + 500 users, {size[0] if size else '?'}", file=sys.stderr)
 
 
@@ -128,13 +134,13 @@ def config_for(workdir: Path) -> str:
 [console]
 environment = "bench"
 operator = "bench"
-state_dir = "{workdir / 'state'}"
+state_dir = "{workdir / "state"}"
 [database]
 provider = "pg_dump"
 dsn_env = "{PROD_ENV}"
 migrations_dir = "{workdir}"
 [database.pg_dump]
-backup_dir = "{workdir / 'backups'}"
+backup_dir = "{workdir / "backups"}"
 jobs = 2
 [database.drill]
 target_dsn_env = "{DRILL_ENV}"
@@ -188,24 +194,38 @@ def main() -> int:
     figures["ratio_total"] = figures["console_total_s"] / figures["by_hand_total_s"]
     # Each console run beside the by-hand run just before it: a load that drifts over the
     # bench (other work on the machine) weighs on both sides of each pair alike.
-    figures["ratio_paired"] = median([(s + d) / (hd + hr) for (hd, hr), (s, d) in zip(hand, ours, strict=True)])
+    figures["ratio_paired"] = median(
+        [(s + d) / (hd + hr) for (hd, hr), (s, d) in zip(hand, ours, strict=True)]
+    )
     figures["ratio_drill_vs_restore"] = figures["console_drill_s"] / figures["by_hand_restore_s"]
     figures["drill_phases_s"] = {name: median(values) for name, values in PHASES.items()}
     figures["goal"] = GOAL
     figures["met"] = figures["ratio_total"] <= GOAL
     if args.json:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
-                         default=str))
+        print(
+            json.dumps(
+                {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
+                default=str,
+            )
+        )
     else:
         print(f"{args.rows:,} rows, median of {args.runs} runs each, alternating")
-        print(f"  by hand   pg_dump {figures['by_hand_dump_s']:.3f} s + pg_restore "
-              f"{figures['by_hand_restore_s']:.3f} s = {figures['by_hand_total_s']:.3f} s")
-        print(f"  console   snapshot {figures['console_snapshot_s']:.3f} s + drill "
-              f"{figures['console_drill_s']:.3f} s = {figures['console_total_s']:.3f} s")
-        print(f"  ratio     {figures['ratio_total']:.2f}× of the medians, {figures['ratio_paired']:.2f}× "
-              f"median of pairs (goal ≤ {GOAL}×: {'met' if figures['met'] else 'NOT met'})")
-        print(f"  drill alone vs pg_restore alone {figures['ratio_drill_vs_restore']:.2f}×; its phases: "
-              + ", ".join(f"{n} {v:.3f} s" for n, v in figures["drill_phases_s"].items()))
+        print(
+            f"  by hand   pg_dump {figures['by_hand_dump_s']:.3f} s + pg_restore "
+            f"{figures['by_hand_restore_s']:.3f} s = {figures['by_hand_total_s']:.3f} s"
+        )
+        print(
+            f"  console   snapshot {figures['console_snapshot_s']:.3f} s + drill "
+            f"{figures['console_drill_s']:.3f} s = {figures['console_total_s']:.3f} s"
+        )
+        print(
+            f"  ratio     {figures['ratio_total']:.2f}× of the medians, {figures['ratio_paired']:.2f}× "
+            f"median of pairs (goal ≤ {GOAL}×: {'met' if figures['met'] else 'NOT met'})"
+        )
+        print(
+            f"  drill alone vs pg_restore alone {figures['ratio_drill_vs_restore']:.2f}×; its phases: "
+            + ", ".join(f"{n} {v:.3f} s" for n, v in figures["drill_phases_s"].items())
+        )
     return 0 if figures["met"] else 1
 
 

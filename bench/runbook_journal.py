@@ -75,10 +75,14 @@ def main() -> None:
     base = statistics.median(times["without journal"])
     for label, values in times.items():
         median = statistics.median(values)
-        print(f"{label:16s} median {median:6.2f} ms   p90 {percentile(values, 0.9):6.2f} ms   "
-              f"ratio {median / base:4.2f}")
-    print(f"listener per record: median {statistics.median(listener_ms):.2f} ms, "
-          f"p90 {percentile(listener_ms, 0.9):.2f} ms ({len(listener_ms)} records)")
+        print(
+            f"{label:16s} median {median:6.2f} ms   p90 {percentile(values, 0.9):6.2f} ms   "
+            f"ratio {median / base:4.2f}"
+        )
+    print(
+        f"listener per record: median {statistics.median(listener_ms):.2f} ms, "
+        f"p90 {percentile(listener_ms, 0.9):.2f} ms ({len(listener_ms)} records)"
+    )
 
 
 if __name__ == "__main__":

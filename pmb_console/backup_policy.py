@@ -27,7 +27,10 @@ def backup_status(
         return False, "no snapshot exists"
     hours = (now - newest.created_at).total_seconds() / 3600
     if hours > max_age_hours:
-        return False, f"newest snapshot {newest.id} is {hours:.1f} h old (limit {max_age_hours:g} h)"
+        return (
+            False,
+            f"newest snapshot {newest.id} is {hours:.1f} h old (limit {max_age_hours:g} h)",
+        )
     return True, f"{newest.id}, {hours:.1f} h old (limit {max_age_hours:g} h)"
 
 
@@ -64,8 +67,11 @@ class PolicyDay:
         return bool(self.snapshot_ids)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"day": self.day.isoformat(), "covered": self.covered,
-                "snapshots": list(self.snapshot_ids)}
+        return {
+            "day": self.day.isoformat(),
+            "covered": self.covered,
+            "snapshots": list(self.snapshot_ids),
+        }
 
 
 @dataclass(frozen=True)
@@ -144,5 +150,11 @@ def backup_policy(
 
 
 def _brief(snap: SnapshotInfo) -> dict[str, Any]:
-    return {"id": snap.id, "created_at": snap.created_at.isoformat(), "kind": snap.kind,
-            "label": snap.label, "size_bytes": snap.size_bytes, "status": snap.status}
+    return {
+        "id": snap.id,
+        "created_at": snap.created_at.isoformat(),
+        "kind": snap.kind,
+        "label": snap.label,
+        "size_bytes": snap.size_bytes,
+        "status": snap.status,
+    }

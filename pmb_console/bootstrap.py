@@ -37,8 +37,10 @@ class Services:
 
         dsn = os.environ.get(name, "").strip()
         if not dsn:
-            raise ProviderError(f"[audit] dsn_env names {name}, which is not set",
-                                f"export {name}=postgresql://... (the shared audit database), or empty dsn_env")
+            raise ProviderError(
+                f"[audit] dsn_env names {name}, which is not set",
+                f"export {name}=postgresql://... (the shared audit database), or empty dsn_env",
+            )
         return dsn
 
     @cached_property
@@ -85,9 +87,13 @@ class Services:
         from pmb_console.journal import follow_runner
 
         runner = ActionRunner(self)
-        follow_runner(self, runner)  # the release journal marks each runbook step an action carries out
+        follow_runner(
+            self, runner
+        )  # the release journal marks each runbook step an action carries out
         if self.notifier is not None:
-            runner.listeners.append(self.notifier)  # posts from its own thread: never holds an action up
+            runner.listeners.append(
+                self.notifier
+            )  # posts from its own thread: never holds an action up
         return runner
 
     @cached_property

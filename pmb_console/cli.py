@@ -27,21 +27,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     # The console options are accepted before and after the command.
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--config", default=argparse.SUPPRESS, help="config file (else $PMB_CONSOLE_CONFIG, "
-                   "else ~/.config/pmb-console/config.toml)")
-    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
-                   help="refuse every change (spectator mode)")
+    p = _Parser(add_help=False)
+    p.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="config file (else $PMB_CONSOLE_CONFIG, else ~/.config/pmb-console/config.toml)",
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="refuse every change (spectator mode)",
+    )
     p.add_argument("--theme", default=argparse.SUPPRESS, help="console theme")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = _Parser(prog="pmb-console", parents=[common],
-                     description="Blue/green deployment and rollback console for PM Buddy.")
+    parser = _Parser(
+        prog="pmb-console",
+        parents=[common],
+        description="Blue/green deployment and rollback console for PM Buddy.",
+    )
     parser.add_argument("--version", action="version", version=f"pmb-console {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -50,19 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", "open the console on the embedded demo stack")
     p.add_argument("--scenario", help="a scripted rehearsal, e.g. bad-release")
-    p.add_argument("--postgres", action="store_true", help="use a scratch PostgreSQL database (PG* variables)")
+    p.add_argument(
+        "--postgres", action="store_true", help="use a scratch PostgreSQL database (PG* variables)"
+    )
 
     p = add("status", "live color, weights, health per color, lock holder")
     p.add_argument("--json", action="store_true")
 
     p = add("check", "the pre-deployment checklist")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--sign-off", metavar="ITEM", default=None, help="vouch for an item by hand (audited)")
+    p.add_argument(
+        "--sign-off", metavar="ITEM", default=None, help="vouch for an item by hand (audited)"
+    )
     p.add_argument("--reason", default="", help="what you checked, with --sign-off")
 
     p = add("switch", "move traffic to a color")
     p.add_argument("--to", required=True, choices=["blue", "green"])
-    p.add_argument("--weight", type=int, default=100, help="percent of traffic for the target (default 100)")
+    p.add_argument(
+        "--weight", type=int, default=100, help="percent of traffic for the target (default 100)"
+    )
     _action_flags(p)
 
     p = add("rollback", "move traffic back to the color live before the last switch")
@@ -75,13 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("snapshots", "list database snapshots, newest first")
     p.add_argument("--json", action="store_true")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--policy", action="store_true", help="the backup policy: newest age, days covered, expired")
-    g.add_argument("--prune", action="store_true", help="delete snapshots older than [backup] retention_days")
+    g.add_argument(
+        "--policy", action="store_true", help="the backup policy: newest age, days covered, expired"
+    )
+    g.add_argument(
+        "--prune", action="store_true", help="delete snapshots older than [backup] retention_days"
+    )
     p.add_argument("--yes", action="store_true", help="with --prune: do not ask for confirmation")
 
     p = add("restore", "restore the database from a snapshot (destructive)")
     p.add_argument("snapshot_id")
-    p.add_argument("--confirm", default="", metavar="ENVIRONMENT", help="type the environment name to confirm")
+    p.add_argument(
+        "--confirm", default="", metavar="ENVIRONMENT", help="type the environment name to confirm"
+    )
     p.add_argument("--dry-run", action="store_true")
 
     p = add("migrate", "apply pending database migrations")
@@ -96,15 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", required=True, choices=["blue", "green"])
     p.add_argument("--json", action="store_true")
 
-    for name, help in (("provision", "run [deploy] provision_command for a color, then check it answers"),
-                       ("deploy", "run [deploy] deploy_command for a color, then check it runs the release")):
+    for name, help in (
+        ("provision", "run [deploy] provision_command for a color, then check it answers"),
+        ("deploy", "run [deploy] deploy_command for a color, then check it runs the release"),
+    ):
         p = add(name, help)
         p.add_argument("--color", default="green", choices=["blue", "green"])
         _action_flags(p)
 
     p = add("journal", "the runbook of this release: each step's state, who, when, evidence")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--mark", metavar="STEP", default=None, help="set a step's state by hand (audited)")
+    p.add_argument(
+        "--mark", metavar="STEP", default=None, help="set a step's state by hand (audited)"
+    )
     p.add_argument("--state", default="done", choices=["done", "skipped", "failed", "pending"])
     p.add_argument("--reason", default="", help="why; required to mark a step out of order")
 
@@ -112,22 +138,40 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--finish", action="store_true", help="run it again to its planned end")
     g.add_argument("--go-back", action="store_true", help="return to the state before it")
-    g.add_argument("--dismiss", action="store_true", help="leave the systems as read back (recorded)")
+    g.add_argument(
+        "--dismiss", action="store_true", help="leave the systems as read back (recorded)"
+    )
     p.add_argument("--yes", action="store_true")
-    p.add_argument("--confirm", default="", metavar="ENVIRONMENT", help="for a restore: the environment name")
+    p.add_argument(
+        "--confirm", default="", metavar="ENVIRONMENT", help="for a restore: the environment name"
+    )
     p.add_argument("--json", action="store_true")
 
-    p = add("monitor", "watch the new color through the monitoring window (rolls back on a breach "
-            "when [monitor] auto_rollback)")
-    p.add_argument("--extend", type=float, nargs="?", const=0.0, default=None, metavar="MINUTES",
-                   help="add time to the window (default [monitor] extend_minutes)")
+    p = add(
+        "monitor",
+        "watch the new color through the monitoring window (rolls back on a breach "
+        "when [monitor] auto_rollback)",
+    )
+    p.add_argument(
+        "--extend",
+        type=float,
+        nargs="?",
+        const=0.0,
+        default=None,
+        metavar="MINUTES",
+        help="add time to the window (default [monitor] extend_minutes)",
+    )
 
     p = add("assess", "after a rollback: do the migrations need a restore, and what would it lose")
     p.add_argument("--json", action="store_true")
 
     p = add("drill", "restore drill into the drill target database")
     p.add_argument("--snapshot", default=None)
-    p.add_argument("--history", action="store_true", help="list past drills: when, which snapshot, how long, result")
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="list past drills: when, which snapshot, how long, result",
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("decommission", "decommission a color (destructive)")
@@ -147,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("unlock", "release a deliberate lock")
     p.add_argument("lock_id", nargs="?", default=None)
-    p.add_argument("--force", action="store_true", help="release another operator's lock (needs its id; audited)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="release another operator's lock (needs its id; audited)",
+    )
 
     p = add("postmortem", "Markdown timeline of the audit log on stdout")
     p.add_argument("--since", default=None)
@@ -161,8 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", "the console in a web browser, always read-only, for spectators")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--public-url", default=None, help="the URL browsers use, when behind a reverse proxy")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: loopback only)"
+    )
+    p.add_argument(
+        "--public-url", default=None, help="the URL browsers use, when behind a reverse proxy"
+    )
 
     add("config-check", "validate the config, name every problem")
     return parser
@@ -225,7 +277,12 @@ def cmd_open(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pmb_console.demo import run_demo
 
-    for name, default in (("scenario", None), ("postgres", False), ("read_only", False), ("theme", None)):
+    for name, default in (
+        ("scenario", None),
+        ("postgres", False),
+        ("read_only", False),
+        ("theme", None),
+    ):
         if not hasattr(args, name):
             setattr(args, name, default)
     return run_demo(args)
@@ -234,8 +291,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
     assert cfg is not None
-    print(f"{cfg.source}: ok (environment {cfg.console.environment}, traffic {cfg.traffic.provider}, "
-          f"database {cfg.database.provider})")
+    print(
+        f"{cfg.source}: ok (environment {cfg.console.environment}, traffic {cfg.traffic.provider}, "
+        f"database {cfg.database.provider})"
+    )
     return ExitCode.OK
 
 
@@ -260,8 +319,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise ReadOnlyRefused("sign-off refused: this console is read-only")
         sign_off(ctx, args.sign_off, args.reason)
     results = run_checklist(ctx)
-    doc = {"ok": all(r.ok for r in results), "release": ctx.config.release.version,
-           "items": [r.as_dict() for r in results]}
+    doc = {
+        "ok": all(r.ok for r in results),
+        "release": ctx.config.release.version,
+        "items": [r.as_dict() for r in results],
+    }
     output.emit(doc, args.json, output.format_checklist)
     return ExitCode.OK if doc["ok"] else ExitCode.FAILED
 
@@ -300,8 +362,11 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     if args.policy:
         from pmb_console.backup_policy import backup_policy
 
-        policy = backup_policy(snaps, max_age_hours=ctx.config.backup.max_age_hours,
-                               retention_days=ctx.config.backup.retention_days)
+        policy = backup_policy(
+            snaps,
+            max_age_hours=ctx.config.backup.max_age_hours,
+            retention_days=ctx.config.backup.retention_days,
+        )
         output.emit(policy.as_dict(), args.json, output.format_policy)
         return ExitCode.OK if policy.fresh else ExitCode.FAILED
     output.emit([s.as_dict() for s in snaps], args.json, output.format_snapshots)
@@ -341,7 +406,9 @@ def cmd_provision(args: argparse.Namespace) -> int:
     ctx = _services(args)
     from pmb_console.actions.deploy import DeployAction, ProvisionAction
 
-    action = ProvisionAction(args.color) if args.command == "provision" else DeployAction(args.color)
+    action = (
+        ProvisionAction(args.color) if args.command == "provision" else DeployAction(args.color)
+    )
     return _run(ctx, args, action)
 
 
@@ -379,7 +446,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if found is not None and not ctx.config.console.read_only:
         acknowledge(ctx, found)
     output.emit(found.as_dict() if found else None, args.json, lambda _: format_interrupted(found))
-    choice = "finish" if args.finish else "go-back" if args.go_back else "dismiss" if args.dismiss else ""
+    choice = (
+        "finish"
+        if args.finish
+        else "go-back"
+        if args.go_back
+        else "dismiss"
+        if args.dismiss
+        else ""
+    )
     if found is None or not choice:
         return ExitCode.OK if found is None else ExitCode.FAILED
     if ctx.config.console.read_only:
@@ -417,7 +492,11 @@ def cmd_assess(args: argparse.Namespace) -> int:
     from pmb_console.rollback_assessment import assess, format_assessment
 
     found = assess(ctx)
-    output.emit(found.as_dict(), args.json, lambda _: format_assessment(found, ctx.config.console.environment))
+    output.emit(
+        found.as_dict(),
+        args.json,
+        lambda _: format_assessment(found, ctx.config.console.environment),
+    )
     return ExitCode.OK
 
 
@@ -428,7 +507,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.verify:
         verify = getattr(ctx.audit, "verify", None)
         if verify is None:
-            raise UsageError("--verify needs the shared audit log", "set [audit] dsn_env; local JSONL has no hash chain")
+            raise UsageError(
+                "--verify needs the shared audit log",
+                "set [audit] dsn_env; local JSONL has no hash chain",
+            )
         checked, problem = verify()
         if problem:
             print(f"audit log NOT intact after {checked} good rows: {problem}")
@@ -456,7 +538,9 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
     released = release_lock(ctx, args.lock_id, args.force)
     forced = was_forced(ctx, released)
-    print(f"lock {released.lock_id} of {released.operator} released" + (" (forced)" if forced else ""))
+    print(
+        f"lock {released.lock_id} of {released.operator} released" + (" (forced)" if forced else "")
+    )
     return ExitCode.OK
 
 
@@ -483,7 +567,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if args.history:
         from pmb_console import output
 
-        output.emit(DrillHistory(ctx.config.console.state_dir).records(), args.json, output.format_drills)
+        output.emit(
+            DrillHistory(ctx.config.console.state_dir).records(), args.json, output.format_drills
+        )
         return ExitCode.OK
     args.yes = True  # a drill overwrites only the scratch drill target: nothing to confirm
     return _run(ctx, args, DrillAction(args.snapshot))
@@ -498,13 +584,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     path = find_config(getattr(args, "config", None))
     if path is not None:
         _load(args)  # a broken config is said here, not in every browser tab
-    return run_serve(Path(path) if path else None, host=args.host, port=args.port,
-                     public_url=args.public_url, theme=getattr(args, "theme", None))
+    return run_serve(
+        Path(path) if path else None,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        theme=getattr(args, "theme", None),
+    )
 
 
 def cmd_not_built(args: argparse.Namespace) -> int:
-    raise PmbError(f"`{args.command}` is not built yet in this version",
-                   "see the README's status section for what works today")
+    raise PmbError(
+        f"`{args.command}` is not built yet in this version",
+        "see the README's status section for what works today",
+    )
 
 
 def _since(value: str | None):
@@ -515,13 +608,14 @@ def _since(value: str | None):
     try:
         return parse_time(value)
     except ValueError:
-        raise UsageError(f"--since {value!r} is not an ISO time", "e.g. 2026-11-24T22:00:00Z") from None
+        raise UsageError(
+            f"--since {value!r} is not an ISO time", "e.g. 2026-11-24T22:00:00Z"
+        ) from None
 
 
 def _run(ctx: Services, args: argparse.Namespace, action, typed: str = "") -> int:
     from pmb_console import output
     from pmb_console.actions.base import Confirmation
-
 
     def confirm(preview) -> Confirmation:
         output.print_preview(action, preview)

@@ -436,7 +436,9 @@ def load_config(path: Path | str) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(str(path), "", "a readable config file", exc.strerror or str(exc))]) from None
+        raise ConfigError(
+            [Problem(str(path), "", "a readable config file", exc.strerror or str(exc))]
+        ) from None
     return parse_config(text, str(path))
 
 

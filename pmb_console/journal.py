@@ -165,8 +165,17 @@ class ReleaseJournal:
         allow_out_of_order: bool = False,
     ) -> dict[str, Any]:
         """Set a step's state (see `mark_in`); the entry written."""
-        return self.update(lambda data: mark_in(data, step_id, state, operator, evidence, override=override,
-                                                allow_out_of_order=allow_out_of_order))
+        return self.update(
+            lambda data: mark_in(
+                data,
+                step_id,
+                state,
+                operator,
+                evidence,
+                override=override,
+                allow_out_of_order=allow_out_of_order,
+            )
+        )
 
     def set_monitor(self, change: Callable[[dict[str, Any]], Any]) -> Any:
         """Edit the monitoring window record ({} when none) under the journal's lock."""
@@ -197,7 +206,9 @@ def mark_in(
     then names the steps it jumped, so the view can say so).
     """
     if find_step(step_id) is None:
-        raise UsageError(f"no runbook step {step_id!r}", "see `pmb-console journal` for the step ids")
+        raise UsageError(
+            f"no runbook step {step_id!r}", "see `pmb-console journal` for the step ids"
+        )
     if state not in STATES:
         raise UsageError(f"no step state {state!r}", f"one of: {', '.join(STATES)}")
     steps = data.setdefault("steps", {})
@@ -220,7 +231,9 @@ def mark_in(
     return entry
 
 
-def mark_step(ctx: Services, step_id: str, state: str, reason: str = "", evidence: Any = None) -> dict[str, Any]:
+def mark_step(
+    ctx: Services, step_id: str, state: str, reason: str = "", evidence: Any = None
+) -> dict[str, Any]:
     """An operator marks a step by hand; audited, with the reason as an override when out of order."""
     operator = ctx.config.console.operator
     journal = ReleaseJournal.of(ctx)
@@ -236,7 +249,9 @@ def mark_step(ctx: Services, step_id: str, state: str, reason: str = "", evidenc
         release=journal.release,
         environment=ctx.config.console.environment,
         reason=reason,
-        override={"reason": reason, "out_of_order": entry["out_of_order"]} if entry.get("out_of_order") else None,
+        override={"reason": reason, "out_of_order": entry["out_of_order"]}
+        if entry.get("out_of_order")
+        else None,
     )
     return entry
 
@@ -287,8 +302,15 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
         def change(data: dict[str, Any]) -> None:
             # One read and one write per record: this runs in the action's own thread,
             # and the "started" record comes before the change is made.
-            mark_in(data, step, state, record.get("operator", ""), evidence, override=override,
-                    allow_out_of_order=True)
+            mark_in(
+                data,
+                step,
+                state,
+                record.get("operator", ""),
+                evidence,
+                override=override,
+                allow_out_of_order=True,
+            )
             if step == "switch-traffic" and state == DONE:
                 open_window_in(data, ctx.config, record.get("time") or now_iso())
             elif step == "rollback-traffic" and state == DONE:
@@ -303,7 +325,9 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
     runner.listeners.append(_never_failing(ctx, listener))
 
 
-def _never_failing(ctx: Services, listener: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+def _never_failing(
+    ctx: Services, listener: Callable[[dict[str, Any]], None]
+) -> Callable[[dict[str, Any]], None]:
     # The journal is a record of the action, not a guard on it: a fault here must not
     # touch the action, but it must not pass in silence either, so it goes to the audit.
     def safe(record: dict[str, Any]) -> None:
@@ -314,10 +338,15 @@ def _never_failing(ctx: Services, listener: Callable[[dict[str, Any]], None]) ->
             from pmb_console.redact import redact
 
             try:
-                ctx.audit.append(new_record(
-                    "journal-fault", ctx.config.console.operator, outcome="failed",
-                    run_id=record.get("run_id", ""),
-                    message=redact(f"the deployment journal was not updated: {exc}")))
+                ctx.audit.append(
+                    new_record(
+                        "journal-fault",
+                        ctx.config.console.operator,
+                        outcome="failed",
+                        run_id=record.get("run_id", ""),
+                        message=redact(f"the deployment journal was not updated: {exc}"),
+                    )
+                )
             except Exception:
                 pass  # the audit itself is failing; the action's own record says so
 

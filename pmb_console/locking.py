@@ -76,15 +76,21 @@ class Lock(ABC):
         """Release the deliberate lock: one's own, or another's with force and its id."""
 
     @staticmethod
-    def check_release(current: LockHolder | None, lock_id: str | None, operator: str, force: bool) -> LockHolder:
+    def check_release(
+        current: LockHolder | None, lock_id: str | None, operator: str, force: bool
+    ) -> LockHolder:
         if current is None:
             raise UsageError("there is no deliberate lock to release")
         if current.operator != operator and not force:
-            raise LockHeld(f"the lock is {current.describe()}",
-                           f"only {current.operator} can unlock it; or `pmb-console unlock --force {current.lock_id}`")
+            raise LockHeld(
+                f"the lock is {current.describe()}",
+                f"only {current.operator} can unlock it; or `pmb-console unlock --force {current.lock_id}`",
+            )
         if force and current.operator != operator and lock_id != current.lock_id:
-            raise UsageError(f"--force needs the lock's id: {current.lock_id}",
-                             f"pmb-console unlock --force {current.lock_id}")
+            raise UsageError(
+                f"--force needs the lock's id: {current.lock_id}",
+                f"pmb-console unlock --force {current.lock_id}",
+            )
         return current
 
 
@@ -165,8 +171,13 @@ class FileLock(Lock):
             current = self.deliberate()
             if current is not None and current.operator != holder.operator:
                 raise LockHeld(f"changes are already locked by {current.describe()}")
-            taken = LockHolder(**{**asdict(holder), "deliberate": True,
-                                  "lock_id": current.lock_id if current else new_lock_id()})
+            taken = LockHolder(
+                **{
+                    **asdict(holder),
+                    "deliberate": True,
+                    "lock_id": current.lock_id if current else new_lock_id(),
+                }
+            )
             tmp = self.deliberate_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(asdict(taken)))
             os.replace(tmp, self.deliberate_path)

@@ -68,8 +68,14 @@ def open_window_in(data: dict[str, Any], config: Config, at_iso: str) -> None:
         "last_poll_at": None,
         "ended": None,
     }
-    mark_in(data, "monitor", RUNNING, "console", f"window of {minutes:g} min opened by the switch",
-            allow_out_of_order=True)
+    mark_in(
+        data,
+        "monitor",
+        RUNNING,
+        "console",
+        f"window of {minutes:g} min opened by the switch",
+        allow_out_of_order=True,
+    )
 
 
 def close_window_in(data: dict[str, Any], why: str) -> None:
@@ -77,7 +83,14 @@ def close_window_in(data: dict[str, Any], why: str) -> None:
     window = data.get("monitor") or {}
     if window.get("started_at") and not window.get("ended"):
         window["ended"] = {"at": time.time(), "why": why}
-        mark_in(data, "monitor", FAILED, "console", f"window ended early: {why}", allow_out_of_order=True)
+        mark_in(
+            data,
+            "monitor",
+            FAILED,
+            "console",
+            f"window ended early: {why}",
+            allow_out_of_order=True,
+        )
 
 
 def start_window(journal: ReleaseJournal, config: Config, at_iso: str) -> None:
@@ -113,8 +126,11 @@ class WindowStatus:
 def window_status(window: dict[str, Any] | None, now: float) -> WindowStatus:
     """Where the monitoring window stands at `now` (pure)."""
     if not window or not window.get("started_at"):
-        return WindowStatus("not-started", "the monitoring window has not started: no verified switch "
-                            "to the new color is recorded for this release")
+        return WindowStatus(
+            "not-started",
+            "the monitoring window has not started: no verified switch "
+            "to the new color is recorded for this release",
+        )
     color, polls = window.get("color", ""), int(window.get("polls", 0))
     ends_at = float(window["ends_at"])
     breaches = window.get("breaches") or []
@@ -123,22 +139,53 @@ def window_status(window: dict[str, Any] | None, now: float) -> WindowStatus:
         said = f"breach at {_clock(last['at'])}: {last['words']}"
         if window.get("ended"):  # the breach was answered (a rollback): no longer a standing alarm
             ended = window["ended"]
-            return WindowStatus("ended", f"{said}; window ended at {_clock(ended['at'])}: {ended['why']}",
-                                color, 0.0, ends_at, polls)
+            return WindowStatus(
+                "ended",
+                f"{said}; window ended at {_clock(ended['at'])}: {ended['why']}",
+                color,
+                0.0,
+                ends_at,
+                polls,
+            )
         return WindowStatus("breached", said, color, max(0.0, ends_at - now), ends_at, polls)
     if window.get("ended"):
         ended = window["ended"]
-        return WindowStatus("ended", f"window ended at {_clock(ended['at'])}: {ended['why']}", color,
-                            0.0, ends_at, polls)
+        return WindowStatus(
+            "ended",
+            f"window ended at {_clock(ended['at'])}: {ended['why']}",
+            color,
+            0.0,
+            ends_at,
+            polls,
+        )
     if now < ends_at:
-        return WindowStatus("watching", f"{color} watched until {_clock(ends_at)}", color, ends_at - now,
-                            ends_at, polls)
+        return WindowStatus(
+            "watching",
+            f"{color} watched until {_clock(ends_at)}",
+            color,
+            ends_at - now,
+            ends_at,
+            polls,
+        )
     if polls == 0:
-        return WindowStatus("watching", f"the window closed at {_clock(ends_at)} but no metrics poll was "
-                            "observed in it: open the console or run `pmb-console monitor`", color, 0.0,
-                            ends_at, polls)
-    return WindowStatus("passed", f"{window.get('minutes', '?'):g} min window passed at {_clock(ends_at)} "
-                        f"without a breach ({polls} polls)", color, 0.0, ends_at, polls)
+        return WindowStatus(
+            "watching",
+            f"the window closed at {_clock(ends_at)} but no metrics poll was "
+            "observed in it: open the console or run `pmb-console monitor`",
+            color,
+            0.0,
+            ends_at,
+            polls,
+        )
+    return WindowStatus(
+        "passed",
+        f"{window.get('minutes', '?'):g} min window passed at {_clock(ends_at)} "
+        f"without a breach ({polls} polls)",
+        color,
+        0.0,
+        ends_at,
+        polls,
+    )
 
 
 def extend_window(ctx: Services, minutes: float | None = None) -> WindowStatus:
@@ -151,13 +198,23 @@ def extend_window(ctx: Services, minutes: float | None = None) -> WindowStatus:
         if not window.get("started_at"):
             from pmb_console.errors import Refused
 
-            raise Refused("there is no monitoring window to extend", "it opens with the switch to the new color")
+            raise Refused(
+                "there is no monitoring window to extend",
+                "it opens with the switch to the new color",
+            )
         window["ends_at"] = max(float(window["ends_at"]), time.time()) + minutes * 60
-        window.setdefault("extended", []).append({"by": operator, "minutes": minutes, "at": time.time()})
+        window.setdefault("extended", []).append(
+            {"by": operator, "minutes": minutes, "at": time.time()}
+        )
 
     journal.set_monitor(change)
-    ctx.runner.record_event("monitor-extend", outcome="succeeded", minutes=minutes,
-                            release=journal.release, environment=ctx.config.console.environment)
+    ctx.runner.record_event(
+        "monitor-extend",
+        outcome="succeeded",
+        minutes=minutes,
+        release=journal.release,
+        environment=ctx.config.console.environment,
+    )
     return window_status(journal.read().get("monitor"), time.time())
 
 
@@ -186,8 +243,14 @@ class Breach:
         return f"{self.color} {self.metric} {said} for {self.polls} consecutive polls"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"color": self.color, "metric": self.metric, "value": self.value,
-                "threshold": self.threshold, "polls": self.polls, "words": self.words}
+        return {
+            "color": self.color,
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+            "polls": self.polls,
+            "words": self.words,
+        }
 
 
 class BreachDetector:
@@ -198,7 +261,10 @@ class BreachDetector:
     """
 
     def __init__(self, metrics_cfg: MetricsConfig, polls_needed: int) -> None:
-        self.thresholds = {ERROR_RATE: metrics_cfg.error_rate_threshold, P95: metrics_cfg.p95_threshold_ms}
+        self.thresholds = {
+            ERROR_RATE: metrics_cfg.error_rate_threshold,
+            P95: metrics_cfg.p95_threshold_ms,
+        }
         self.polls_needed = polls_needed
         self.streaks = {ERROR_RATE: 0, P95: 0}
 
@@ -214,7 +280,9 @@ class BreachDetector:
             else:
                 self.streaks[metric] = 0
             if self.streaks[metric] >= self.polls_needed:
-                found.append(Breach(cm.color, metric, value, self.thresholds[metric], self.streaks[metric]))
+                found.append(
+                    Breach(cm.color, metric, value, self.thresholds[metric], self.streaks[metric])
+                )
         return found
 
 
@@ -305,14 +373,21 @@ class MonitorWindow:
         self.journal.set_monitor(change)
         self._settle_step(FAILED, f"breach: {breach.words}")
         self.ctx.runner.record_event(
-            "monitor-breach", outcome="breach", message=breach.words, breach=breach.as_dict(),
-            release=self.journal.release, environment=self.ctx.config.console.environment)
+            "monitor-breach",
+            outcome="breach",
+            message=breach.words,
+            breach=breach.as_dict(),
+            release=self.journal.release,
+            environment=self.ctx.config.console.environment,
+        )
 
     def _settle_step(self, state: str, detail: str) -> None:
         """Mark the runbook's monitor step once the window has its answer."""
         if (self.journal.read().get("steps", {}).get("monitor") or {}).get("state") == state:
             return
-        self.journal.mark("monitor", state, self.ctx.config.console.operator, detail, allow_out_of_order=True)
+        self.journal.mark(
+            "monitor", state, self.ctx.config.console.operator, detail, allow_out_of_order=True
+        )
 
     def flush(self) -> None:
         """Write the polls not yet counted in the journal (on exit)."""
@@ -325,8 +400,11 @@ def auto_rollback(ctx: Services, breach: Breach) -> Outcome:
     from pmb_console.actions.base import Confirmation
     from pmb_console.actions.traffic import RollbackAction
 
-    return ctx.runner.run(RollbackAction(), Confirmation.yes(),
-                          reason=f"automatic rollback at {now_iso()}: {breach.words}")
+    return ctx.runner.run(
+        RollbackAction(),
+        Confirmation.yes(),
+        reason=f"automatic rollback at {now_iso()}: {breach.words}",
+    )
 
 
 async def watch(
@@ -378,8 +456,12 @@ def watch_from_cli(ctx: Services, say: Callable[[str], None]) -> int:
         last.append(report)
         figures = ", ".join(
             f"{name} {'-' if value is None else (percent(value) if name == 'error_rate' else f'{value:.0f} ms')}"
-            for name, value in report.figures.items())
-        say(f"{report.status.countdown()}  {figures}" + (f"  over: {'; '.join(report.over)}" if report.over else ""))
+            for name, value in report.figures.items()
+        )
+        say(
+            f"{report.status.countdown()}  {figures}"
+            + (f"  over: {'; '.join(report.over)}" if report.over else "")
+        )
         if report.banner:
             say(report.banner)
         if report.rollback is not None:

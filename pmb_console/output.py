@@ -58,16 +58,26 @@ def size(n: int) -> str:
 
 def format_status(doc: dict[str, Any]) -> str:
     w = doc.get("weights", {})
-    lines = [f"LIVE {str(doc.get('live', '?')).upper()}   blue {w.get('blue', '?')}% · green {w.get('green', '?')}%"]
+    lines = [
+        f"LIVE {str(doc.get('live', '?')).upper()}   blue {w.get('blue', '?')}% · green {w.get('green', '?')}%"
+    ]
     for color, h in doc.get("health", {}).items():
         mark = "healthy" if h.get("ok") else "UNHEALTHY"
         lines.append(f"{color:5}  {mark}")
         for inst in h.get("instances", []):
-            said = f"HTTP {inst['status']}" if inst.get("status") is not None else inst.get("error", "")
-            lines.append(f"       {'ok ' if inst.get('ok') else 'BAD'} {inst['name']}: {said} "
-                         f"({inst.get('latency_ms', 0):.0f} ms)")
+            said = (
+                f"HTTP {inst['status']}"
+                if inst.get("status") is not None
+                else inst.get("error", "")
+            )
+            lines.append(
+                f"       {'ok ' if inst.get('ok') else 'BAD'} {inst['name']}: {said} "
+                f"({inst.get('latency_ms', 0):.0f} ms)"
+            )
     lock = doc.get("lock")
-    lines.append(f"lock   {'held by ' + lock.get('operator', '?') + ' (' + lock.get('action', '?') + ')' if lock else 'free'}")
+    lines.append(
+        f"lock   {'held by ' + lock.get('operator', '?') + ' (' + lock.get('action', '?') + ')' if lock else 'free'}"
+    )
     for e in doc.get("errors", []):
         lines.append(f"error  {e}")
     return "\n".join(lines)
@@ -79,8 +89,10 @@ def format_snapshots(snaps: list[dict[str, Any]]) -> str:
     rows = [f"{'ID':40} {'AGE':>8} {'SIZE':>9}  {'KIND':8} LABEL"]
     for s in snaps:
         flags = "  [past retention]" if (s.get("manifest") or {}).get("expired") else ""
-        rows.append(f"{s['id']:40} {age(s['created_at']):>8} {size(int(s.get('size_bytes', 0))):>9}  "
-                    f"{s.get('kind', ''):8} {s.get('label', '')}{flags}")
+        rows.append(
+            f"{s['id']:40} {age(s['created_at']):>8} {size(int(s.get('size_bytes', 0))):>9}  "
+            f"{s.get('kind', ''):8} {s.get('label', '')}{flags}"
+        )
     return "\n".join(rows)
 
 
@@ -91,7 +103,9 @@ def format_audit(records: list[dict[str, Any]]) -> str:
     for r in records:
         outcome = r.get("outcome", "")
         detail = r.get("message") or r.get("item") or ""
-        rows.append(f"{r['time'][:19]}  {r.get('operator', '?'):12} {r['action']:12} {outcome:13} {detail}")
+        rows.append(
+            f"{r['time'][:19]}  {r.get('operator', '?'):12} {r['action']:12} {outcome:13} {detail}"
+        )
     return "\n".join(rows)
 
 
@@ -101,7 +115,11 @@ def format_checklist(doc: dict[str, Any]) -> str:
     for item in doc["items"]:
         who = f" by {item['signed_off_by']}" if item.get("signed_off_by") else ""
         lines.append(f"  {marks.get(item['status'], '[?]')} {item['title']}: {item['detail']}{who}")
-    lines.append("ready: all items pass or are signed off" if doc["ok"] else "NOT ready: items above are open")
+    lines.append(
+        "ready: all items pass or are signed off"
+        if doc["ok"]
+        else "NOT ready: items above are open"
+    )
     return "\n".join(lines)
 
 
@@ -161,7 +179,9 @@ def print_outcome(outcome: Any, as_json: bool = False) -> None:
         state = outcome.verification.state
         if "weights" in state:
             w = state["weights"]
-            stream(f"  read back: live {state.get('live')} · blue {w.get('blue')}% · green {w.get('green')}%")
+            stream(
+                f"  read back: live {state.get('live')} · blue {w.get('blue')}% · green {w.get('green')}%"
+            )
 
 
 # --- database safety: migration lint, backup policy, drills ----------------------------
@@ -170,9 +190,11 @@ def print_outcome(outcome: Any, as_json: bool = False) -> None:
 def format_lint(doc: dict[str, Any]) -> str:
     if not doc.get("files"):
         return "no migration files to lint"
-    lines = [f"Migration lint of {len(doc['files'])} file(s)" +
-             (f" for release {doc['release']}" if doc.get("release") else "") +
-             (f" ({doc['note']})" if doc.get("note") else "")]
+    lines = [
+        f"Migration lint of {len(doc['files'])} file(s)"
+        + (f" for release {doc['release']}" if doc.get("release") else "")
+        + (f" ({doc['note']})" if doc.get("note") else "")
+    ]
     for f in doc.get("findings", []):
         lines.append(f"  {f['where']}  {f['kind_title'].upper()}  {f['rule']}")
         lines.append(f"      {f['message']}")
@@ -199,9 +221,13 @@ def format_policy(doc: dict[str, Any]) -> str:
         said = ", ".join(day["snapshots"]) if day["covered"] else "no snapshot"
         lines.append(f"  {mark} {day['day']}  {said}")
     if doc["expired"]:
-        lines.append(f"  expired (older than {doc['retention_days']} days; snapshots --prune deletes them):")
+        lines.append(
+            f"  expired (older than {doc['retention_days']} days; snapshots --prune deletes them):"
+        )
         for s in doc["expired"]:
-            lines.append(f"      {s['id']}  {s['created_at'][:16]}  {s['kind']}  {s.get('label', '')}")
+            lines.append(
+                f"      {s['id']}  {s['created_at'][:16]}  {s['kind']}  {s.get('label', '')}"
+            )
     else:
         lines.append("  nothing expired")
     for s in doc.get("unusable", []):
@@ -217,8 +243,10 @@ def format_drills(records: list[dict[str, Any]]) -> str:
         failed = next((p for p in r.get("phases", []) if not p.get("ok")), None)
         result = "pass" if r.get("ok") else f"FAIL at {failed['name'] if failed else '?'}"
         phases = " · ".join(f"{p['name']} {p['duration_s']:.2f} s" for p in r.get("phases", []))
-        rows.append(f"{str(r.get('time', ''))[:19]:19}  {str(r.get('snapshot_id')):24} "
-                    f"{r.get('duration_s', 0):>6.2f} s  {result}  ({phases})")
+        rows.append(
+            f"{str(r.get('time', ''))[:19]:19}  {str(r.get('snapshot_id')):24} "
+            f"{r.get('duration_s', 0):>6.2f} s  {result}  ({phases})"
+        )
         if failed:
             rows.append(f"{'':21}{failed['detail']}")
     return "\n".join(rows)

@@ -14,7 +14,9 @@ def _fmt_weights(state: dict[str, Any]) -> str:
     w = state.get("weights")
     if not isinstance(w, dict):
         return ""
-    return f"live {state.get('live', '?')} (blue {w.get('blue', '?')}% · green {w.get('green', '?')}%)"
+    return (
+        f"live {state.get('live', '?')} (blue {w.get('blue', '?')}% · green {w.get('green', '?')}%)"
+    )
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
@@ -73,7 +75,9 @@ def timeline(records: list[dict[str, Any]], title: str = "Post-mortem timeline")
             details.append(message)
         failed_guards = [g for g in r.get("guards") or [] if not g.get("ok")]
         if failed_guards:
-            details.append("failed guards: " + "; ".join(f"{g['name']} ({g['detail']})" for g in failed_guards))
+            details.append(
+                "failed guards: " + "; ".join(f"{g['name']} ({g['detail']})" for g in failed_guards)
+            )
         if r.get("override"):
             details.append(f"**override**: {r['override'].get('reason', '')}")
         state = _fmt_weights(r.get("state") or {})
@@ -81,14 +85,18 @@ def timeline(records: list[dict[str, Any]], title: str = "Post-mortem timeline")
             details.append(f"read back {state}")
         if r.get("metrics"):
             details.append(f"metrics {_fmt_metrics(r['metrics'])}")
-        duration = f"{r['duration_s']:.2f} s" if isinstance(r.get("duration_s"), int | float) else ""
+        duration = (
+            f"{r['duration_s']:.2f} s" if isinstance(r.get("duration_s"), int | float) else ""
+        )
         cell = "<br>".join(d.replace("|", "\\|") for d in details)
         lines.append(
             f"| {r['time'][:23]} | {r.get('operator', '?')} | {r.get('action')} | {r.get('outcome', '')} "
             f"| {duration} | {cell} |"
         )
     finished = {r.get("run_id") for r in outcomes if r.get("run_id")}
-    dangling = [r for r in records if r.get("outcome") == "started" and r.get("run_id") not in finished]
+    dangling = [
+        r for r in records if r.get("outcome") == "started" and r.get("run_id") not in finished
+    ]
     if dangling:
         lines += ["", "## Actions with no recorded outcome (console stopped mid-action)", ""]
         for r in dangling:

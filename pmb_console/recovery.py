@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     from pmb_console.bootstrap import Services
 
 FINISHED, NOT_STARTED, PARTIAL, STILL_RUNNING, UNKNOWN = (
-    "finished", "not-started", "partial", "still-running", "unknown")
+    "finished",
+    "not-started",
+    "partial",
+    "still-running",
+    "unknown",
+)
 
 
 def read_systems(ctx: Services) -> dict[str, Any]:
@@ -65,8 +70,11 @@ def read_systems(ctx: Services) -> dict[str, Any]:
             errors.append(f"database: {exc.message}")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for future in [pool.submit(traffic), pool.submit(database),
-                       *(pool.submit(health, c) for c in COLORS)]:
+        for future in [
+            pool.submit(traffic),
+            pool.submit(database),
+            *(pool.submit(health, c) for c in COLORS),
+        ]:
             future.result()
     return systems
 
@@ -90,16 +98,20 @@ def read_database(ctx: Services) -> dict[str, Any]:
             "SELECT pid, backend_start::text, coalesce(wait_event_type, ''), coalesce(wait_event, '')"
             " FROM pg_stat_activity WHERE application_name = 'pg_restore' AND datname = current_database()"
         ).fetchall()
-        running = [{"pid": pid, "since": since, "waiting": f"{kind} {event}".strip()}
-                   for pid, since, kind, event in restores]
+        running = [
+            {"pid": pid, "since": since, "waiting": f"{kind} {event}".strip()}
+            for pid, since, kind, event in restores
+        ]
         if running:
             return {"row_counts": None, "restores_running": running}
         try:
             counts = table_row_counts(conn)
         except psycopg.errors.LockNotAvailable:
-            raise ProviderError(f"a table is locked by another session for more than {READ_LOCK_TIMEOUT}, "
-                                "so its rows cannot be counted now",
-                                "look at pg_stat_activity for what holds it, then read back again") from None
+            raise ProviderError(
+                f"a table is locked by another session for more than {READ_LOCK_TIMEOUT}, "
+                "so its rows cannot be counted now",
+                "look at pg_stat_activity for what holds it, then read back again",
+            ) from None
     return {"row_counts": counts, "restores_running": []}
 
 
@@ -133,8 +145,10 @@ class Interrupted:
 
     def headline(self) -> str:
         r = self.record
-        return (f"INTERRUPTED: {self.action} started {str(r.get('time', '?'))[:19].replace('T', ' ')} by "
-                f"{r.get('operator', '?')} (pid {r.get('pid', '?')}, run {self.run_id}) did not finish")
+        return (
+            f"INTERRUPTED: {self.action} started {str(r.get('time', '?'))[:19].replace('T', ' ')} by "
+            f"{r.get('operator', '?')} (pid {r.get('pid', '?')}, run {self.run_id}) did not finish"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -159,8 +173,13 @@ def find_interrupted(ctx: Services, systems: dict[str, Any] | None = None) -> In
     if record is None:
         return None
     systems = systems if systems is not None else read_systems(ctx)
-    judge = {"switch": _judge_traffic, "rollback": _judge_traffic, "restore": _judge_restore,
-             "provision": _judge_command, "deploy": _judge_command}.get(record.get("action", ""), _judge_other)
+    judge = {
+        "switch": _judge_traffic,
+        "rollback": _judge_traffic,
+        "restore": _judge_restore,
+        "provision": _judge_command,
+        "deploy": _judge_command,
+    }.get(record.get("action", ""), _judge_other)
     return judge(ctx, record, systems)
 
 
@@ -174,32 +193,63 @@ def _judge_traffic(ctx: Services, record: dict[str, Any], systems: dict[str, Any
     data = _plan_data(record)
     now = systems.get("traffic")
     if now is None or not data.get("after"):
-        return Interrupted(record, systems, UNKNOWN, "traffic could not be read back: "
-                           + "; ".join(systems.get("errors", [])) + "; nothing can be said about the switch")
+        return Interrupted(
+            record,
+            systems,
+            UNKNOWN,
+            "traffic could not be read back: "
+            + "; ".join(systems.get("errors", []))
+            + "; nothing can be said about the switch",
+        )
     before, after, actual = (state_from_dict(d) for d in (data["before"], data["after"], now))
     to_plan = ctx.router.differences(actual, after)
     to_before = ctx.router.differences(actual, before)
     target, weight = data["target"], int(data.get("weight", 100))
     back = before.live if before.live in COLORS else None
     go_back = SwitchAction(back) if back else None
-    go_back_words = (f"switch traffic back to {back} (as before: {describe_weights(before.weights)})" if back
-                     else f"before it traffic was {before.live}; choose a color with switch")
+    go_back_words = (
+        f"switch traffic back to {back} (as before: {describe_weights(before.weights)})"
+        if back
+        else f"before it traffic was {before.live}; choose a color with switch"
+    )
     reads = f"traffic reads {describe_weights(actual.weights)}"
     if not to_plan:
-        return Interrupted(record, systems, FINISHED,
-                           f"the change was made: {reads}, as planned; only its verification was lost",
-                           None, "nothing to finish: the systems already show the plan", go_back, go_back_words)
+        return Interrupted(
+            record,
+            systems,
+            FINISHED,
+            f"the change was made: {reads}, as planned; only its verification was lost",
+            None,
+            "nothing to finish: the systems already show the plan",
+            go_back,
+            go_back_words,
+        )
     finish = SwitchAction(target, weight)
     finish_words = f"switch {target} to {weight}% ({describe_weights(after.weights)})"
     if not to_before:
-        return Interrupted(record, systems, NOT_STARTED,
-                           f"the change never took effect: {reads}, as before the action",
-                           finish, finish_words, None, "nothing to undo: the systems show the state before",
-                           to_plan)
-    return Interrupted(record, systems, PARTIAL,
-                       f"the change is half-made: {reads}; planned {describe_weights(after.weights)}, "
-                       f"before {describe_weights(before.weights)}", finish, finish_words, go_back,
-                       go_back_words, to_plan)
+        return Interrupted(
+            record,
+            systems,
+            NOT_STARTED,
+            f"the change never took effect: {reads}, as before the action",
+            finish,
+            finish_words,
+            None,
+            "nothing to undo: the systems show the state before",
+            to_plan,
+        )
+    return Interrupted(
+        record,
+        systems,
+        PARTIAL,
+        f"the change is half-made: {reads}; planned {describe_weights(after.weights)}, "
+        f"before {describe_weights(before.weights)}",
+        finish,
+        finish_words,
+        go_back,
+        go_back_words,
+        to_plan,
+    )
 
 
 def _judge_restore(ctx: Services, record: dict[str, Any], systems: dict[str, Any]) -> Interrupted:
@@ -208,40 +258,82 @@ def _judge_restore(ctx: Services, record: dict[str, Any], systems: dict[str, Any
     snapshot_id = (record.get("params") or {}).get("snapshot_id", "")
     db = systems.get("database")
     if db is None:
-        return Interrupted(record, systems, UNKNOWN, "the database could not be read back: "
-                           + "; ".join(systems.get("errors", [])))
+        return Interrupted(
+            record,
+            systems,
+            UNKNOWN,
+            "the database could not be read back: " + "; ".join(systems.get("errors", [])),
+        )
     running = db["restores_running"]
     if running:
-        waits = ", ".join(f"pid {r['pid']}" + (f" waiting on {r['waiting']}" if r["waiting"] else "")
-                          for r in running)
-        return Interrupted(record, systems, STILL_RUNNING,
-                           f"a pg_restore is still connected to the database ({waits}): the restore goes "
-                           "on without the console; wait for it to end, then read back again",
-                           None, "wait: it is still running", None, "wait: it is still running")
+        waits = ", ".join(
+            f"pid {r['pid']}" + (f" waiting on {r['waiting']}" if r["waiting"] else "")
+            for r in running
+        )
+        return Interrupted(
+            record,
+            systems,
+            STILL_RUNNING,
+            f"a pg_restore is still connected to the database ({waits}): the restore goes "
+            "on without the console; wait for it to end, then read back again",
+            None,
+            "wait: it is still running",
+            None,
+            "wait: it is still running",
+        )
     snapshot = ctx.snapshots.get(snapshot_id)
     safety = _safety_snapshot(ctx, snapshot_id, str(record.get("time", "")))
     go_back = RestoreAction(safety.id) if safety else None
-    go_back_words = (f"restore the safety snapshot {safety.id} taken just before" if safety
-                     else "no safety snapshot was completed, so the restore never began to change the database")
+    go_back_words = (
+        f"restore the safety snapshot {safety.id} taken just before"
+        if safety
+        else "no safety snapshot was completed, so the restore never began to change the database"
+    )
     if snapshot is None:
-        return Interrupted(record, systems, UNKNOWN, f"snapshot {snapshot_id} is no longer listed",
-                           None, "", go_back, go_back_words)
+        return Interrupted(
+            record,
+            systems,
+            UNKNOWN,
+            f"snapshot {snapshot_id} is no longer listed",
+            None,
+            "",
+            go_back,
+            go_back_words,
+        )
     from pmb_console.providers.pg_dump import row_count_mismatches
 
     expected = snapshot.manifest.get("table_row_counts", {})
     mismatches = row_count_mismatches(expected, db["row_counts"])
     if not mismatches:
-        return Interrupted(record, systems, FINISHED,
-                           f"the database holds snapshot {snapshot_id}'s row counts in all {len(expected)} "
-                           "tables: the restore looks finished",
-                           None, "nothing to finish: the row counts match the snapshot", go_back,
-                           go_back_words, [])
+        return Interrupted(
+            record,
+            systems,
+            FINISHED,
+            f"the database holds snapshot {snapshot_id}'s row counts in all {len(expected)} "
+            "tables: the restore looks finished",
+            None,
+            "nothing to finish: the row counts match the snapshot",
+            go_back,
+            go_back_words,
+            [],
+        )
     state = PARTIAL if safety else NOT_STARTED
-    said = ("the database does not hold the snapshot's row counts: the restore stopped part-way"
-            if safety else "no safety snapshot was completed, so the restore had not started")
-    return Interrupted(record, systems, state, f"{said} ({'; '.join(mismatches[:3])})",
-                       RestoreAction(snapshot_id), f"restore {snapshot_id} again from the start",
-                       go_back, go_back_words, mismatches)
+    said = (
+        "the database does not hold the snapshot's row counts: the restore stopped part-way"
+        if safety
+        else "no safety snapshot was completed, so the restore had not started"
+    )
+    return Interrupted(
+        record,
+        systems,
+        state,
+        f"{said} ({'; '.join(mismatches[:3])})",
+        RestoreAction(snapshot_id),
+        f"restore {snapshot_id} again from the start",
+        go_back,
+        go_back_words,
+        mismatches,
+    )
 
 
 def _safety_snapshot(ctx: Services, snapshot_id: str, started_iso: str):
@@ -274,32 +366,59 @@ def _judge_command(ctx: Services, record: dict[str, Any], systems: dict[str, Any
         last = command["last_lines"][-1] if command["last_lines"] else "no output yet"
         said = f"`{' '.join(command['argv'])}` (pid {command['pid']}) last said: {last}"
         if command["alive"]:
-            return Interrupted(record, systems, STILL_RUNNING,
-                               f"the command is still running without the console: {said}; its output goes on "
-                               f"in {command['log']}; wait for it to end, then read back again",
-                               None, "wait: it is still running", None, "wait: it is still running")
+            return Interrupted(
+                record,
+                systems,
+                STILL_RUNNING,
+                f"the command is still running without the console: {said}; its output goes on "
+                f"in {command['log']}; wait for it to end, then read back again",
+                None,
+                "wait: it is still running",
+                None,
+                "wait: it is still running",
+            )
     checks = instance_versions(ctx, color)
     if action_cls is DeployAction:
         answers = all(c.ok for c in checks)
     else:  # provisioned instances need only answer; the version comes with the deploy
-        answers = bool(checks) and not any(c.detail.startswith(("does not answer", "no ")) for c in checks)
+        answers = bool(checks) and not any(
+            c.detail.startswith(("does not answer", "no ")) for c in checks
+        )
     ended = f"the command has ended ({said}); " if said else "the command is no longer running; "
     instances = "; ".join(f"{c.name} {c.detail}" for c in checks)
     finish = action_cls(color)
     if answers:
-        return Interrupted(record, systems, FINISHED, f"{ended}{color}: {instances}",
-                           None, "nothing to finish: the color answers as the step expects", None,
-                           "no undo: run the previous release's deploy to go back")
-    return Interrupted(record, systems, PARTIAL, f"{ended}but {color} is not as planned: {instances}",
-                       finish, f"run {record.get('action')} for {color} again", None,
-                       "no undo: run the previous release's deploy to go back",
-                       [f"{c.name}: {c.detail}" for c in checks if not c.ok])
+        return Interrupted(
+            record,
+            systems,
+            FINISHED,
+            f"{ended}{color}: {instances}",
+            None,
+            "nothing to finish: the color answers as the step expects",
+            None,
+            "no undo: run the previous release's deploy to go back",
+        )
+    return Interrupted(
+        record,
+        systems,
+        PARTIAL,
+        f"{ended}but {color} is not as planned: {instances}",
+        finish,
+        f"run {record.get('action')} for {color} again",
+        None,
+        "no undo: run the previous release's deploy to go back",
+        [f"{c.name}: {c.detail}" for c in checks if not c.ok],
+    )
 
 
 def _judge_other(ctx: Services, record: dict[str, Any], systems: dict[str, Any]) -> Interrupted:
-    return Interrupted(record, systems, UNKNOWN,
-                       f"{record.get('action')} was interrupted; compare its plan with the systems below "
-                       "and run it again if it is still wanted")
+    return Interrupted(
+        record,
+        systems,
+        UNKNOWN,
+        f"{record.get('action')} was interrupted; compare its plan with the systems below "
+        "and run it again if it is still wanted",
+    )
 
 
 def acknowledge(ctx: Services, found: Interrupted) -> bool:
@@ -310,8 +429,13 @@ def acknowledge(ctx: Services, found: Interrupted) -> bool:
     False when this reading was already recorded.
     """
     run_id = found.run_id
-    if run_id and ctx.audit.last(lambda r: r.get("run_id") == run_id and r.get("outcome") == "interrupted"
-                                 and r.get("interrupted_state") == found.state):
+    if run_id and ctx.audit.last(
+        lambda r: (
+            r.get("run_id") == run_id
+            and r.get("outcome") == "interrupted"
+            and r.get("interrupted_state") == found.state
+        )
+    ):
         return False
     ctx.runner.record_event(
         found.action,
@@ -320,7 +444,7 @@ def acknowledge(ctx: Services, found: Interrupted) -> bool:
         environment=ctx.config.console.environment,
         outcome="interrupted",
         message=f"{found.action} interrupted: its console (pid {found.record.get('pid')}) stopped; "
-                f"read back: {found.finding}",
+        f"read back: {found.finding}",
         interrupted_state=found.state,
         differences=found.differences,
         state=found.systems.get("traffic") or {},
@@ -330,9 +454,13 @@ def acknowledge(ctx: Services, found: Interrupted) -> bool:
     step = step_for(found.record, ctx.config)
     if found.state == FINISHED and step:
         # The systems show the step carried out, even though its console never saw the end.
-        ReleaseJournal.of(ctx).mark(step, DONE, ctx.config.console.operator,
-                                    {"outcome": "interrupted", "message": f"read back as finished: {found.finding}"},
-                                    allow_out_of_order=True)
+        ReleaseJournal.of(ctx).mark(
+            step,
+            DONE,
+            ctx.config.console.operator,
+            {"outcome": "interrupted", "message": f"read back as finished: {found.finding}"},
+            allow_out_of_order=True,
+        )
     return True
 
 
@@ -353,21 +481,31 @@ def settle(
         forget_command(ctx.config.console.state_dir)
     if choice == "dismiss":
         ctx.journal.finish()
-        ctx.runner.record_event(found.action, run_id=found.run_id, outcome="dismissed",
-                                environment=ctx.config.console.environment,
-                                message=f"interrupted {found.action} left as read back: {found.finding}")
+        ctx.runner.record_event(
+            found.action,
+            run_id=found.run_id,
+            outcome="dismissed",
+            environment=ctx.config.console.environment,
+            message=f"interrupted {found.action} left as read back: {found.finding}",
+        )
         return None
     action = {"finish": found.finish, "go-back": found.go_back}.get(choice)
     if choice not in ("finish", "go-back"):
         raise Refused(f"no choice {choice!r}", "finish, go-back or dismiss")
     if action is None:
         words = found.finish_words if choice == "finish" else found.go_back_words
-        raise Refused(f"nothing to {choice.replace('-', ' ')}: {words}",
-                      "dismiss it to clear the interrupted action (pmb-console resume --dismiss)")
+        raise Refused(
+            f"nothing to {choice.replace('-', ' ')}: {words}",
+            "dismiss it to clear the interrupted action (pmb-console resume --dismiss)",
+        )
     # The in-flight record stays until the chosen action starts (the runner then replaces
     # it): a choice refused or not confirmed leaves the interruption to be shown again.
-    outcome = ctx.runner.run(action, confirmation, reason=reason or f"{choice} the interrupted {found.action} "
-                             f"(run {found.run_id})", progress=progress or no_progress)
+    outcome = ctx.runner.run(
+        action,
+        confirmation,
+        reason=reason or f"{choice} the interrupted {found.action} (run {found.run_id})",
+        progress=progress or no_progress,
+    )
     if outcome.status == "nothing-to-do":
         ctx.journal.finish()
     return outcome
@@ -381,12 +519,20 @@ def format_interrupted(found: Interrupted | None) -> str:
     traffic = found.systems.get("traffic")
     if traffic:
         w = traffic.get("weights", {})
-        lines.append(f"  traffic: live {traffic.get('live')} (blue {w.get('blue')}% · green {w.get('green')}%)")
+        lines.append(
+            f"  traffic: live {traffic.get('live')} (blue {w.get('blue')}% · green {w.get('green')}%)"
+        )
     for error in found.systems.get("errors", []):
         lines.append(f"  could not read: {error}")
     for diff in found.differences[:5]:
         lines.append(f"  differs from the plan: {diff}")
-    lines.append(f"  finish:  {found.finish_words or 'not offered'}" + ("" if found.finish else " (nothing to run)"))
-    lines.append(f"  go back: {found.go_back_words or 'not offered'}" + ("" if found.go_back else " (nothing to run)"))
+    lines.append(
+        f"  finish:  {found.finish_words or 'not offered'}"
+        + ("" if found.finish else " (nothing to run)")
+    )
+    lines.append(
+        f"  go back: {found.go_back_words or 'not offered'}"
+        + ("" if found.go_back else " (nothing to run)")
+    )
     lines.append("  choose: pmb-console resume --finish | --go-back | --dismiss")
     return "\n".join(lines)

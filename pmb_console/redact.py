@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
-_KV_PASSWORD = re.compile(r"(?P<key>\b(?:password|passwd|pwd|token|secret)\s*=\s*)(?P<val>'[^']*'|\S+)", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@"
+)
+_KV_PASSWORD = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd|token|secret)\s*=\s*)(?P<val>'[^']*'|\S+)", re.I
+)
 _BEARER = re.compile(r"(?P<key>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+")
 
 

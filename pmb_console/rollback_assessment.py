@@ -47,7 +47,9 @@ def read_write_counters(ctx: Services) -> dict[str, list[int]]:
         # The counters are kept per backend and flushed about once a second; ask for a
         # fresh view so a snapshot taken right after a burst of writes is measured fairly.
         conn.execute("SELECT pg_stat_clear_snapshot()")
-        return {name: [int(i), int(u), int(d)] for name, i, u, d in conn.execute(_COUNTERS).fetchall()}
+        return {
+            name: [int(i), int(u), int(d)] for name, i, u, d in conn.execute(_COUNTERS).fetchall()
+        }
 
 
 def record_write_counters(ctx: Services, snapshot_id: str) -> None:
@@ -64,7 +66,9 @@ def record_write_counters(ctx: Services, snapshot_id: str) -> None:
         return  # the assessment then falls back to row counts, and says so
     directory = _counters_dir(ctx)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{snapshot_id}.json").write_text(json.dumps({"at": now_iso(), "counters": counters}))
+    (directory / f"{snapshot_id}.json").write_text(
+        json.dumps({"at": now_iso(), "counters": counters})
+    )
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,10 @@ class Assessment:
         """The guarded restore, one action away, with the loss spelled out."""
         if not self.snapshot_id:
             return "no pre-deployment snapshot to restore"
-        return (f"restore {self.snapshot_id} (pmb-console restore {self.snapshot_id} --confirm {environment}); "
-                f"it would lose {self.loss.answer}")
+        return (
+            f"restore {self.snapshot_id} (pmb-console restore {self.snapshot_id} --confirm {environment}); "
+            f"it would lose {self.loss.answer}"
+        )
 
 
 def assess(ctx: Services, now: datetime | None = None) -> Assessment:
@@ -124,8 +130,12 @@ def assess(ctx: Services, now: datetime | None = None) -> Assessment:
     loss = _loss(ctx, info)
     return Assessment(
         migrations,
-        Part(snapshot.title, snapshot.answer, snapshot.known,
-             {k: v for k, v in snapshot.data.items() if k != "info"}),
+        Part(
+            snapshot.title,
+            snapshot.answer,
+            snapshot.known,
+            {k: v for k, v in snapshot.data.items() if k != "info"},
+        ),
         loss,
         _drill(ctx),
         restore_needed,
@@ -139,20 +149,35 @@ def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str
     try:
         from pmb_console.actions.migration_lint import BREAKS, last_lint
     except ImportError:
-        return Part(title, "unknown: this version cannot read migration lint results", False), "unknown"
+        return Part(
+            title, "unknown: this version cannot read migration lint results", False
+        ), "unknown"
     lint = last_lint(records, release)
     if lint is None:
-        return Part(title, f"unknown: no lint recorded for release {release or '?'} "
-                    "(migrate records it when the migrations run)", False), "unknown"
+        return Part(
+            title,
+            f"unknown: no lint recorded for release {release or '?'} "
+            "(migrate records it when the migrations run)",
+            False,
+        ), "unknown"
     breaking = [f for f in lint.get("findings", []) if f.get("kind") == BREAKS]
     files = ", ".join(lint.get("files", [])) or "no files"
     if breaking:
         said = "; ".join(f"{f.get('where')}: {f.get('message')}" for f in breaking[:3])
-        return Part(title, f"no: {len(breaking)} change(s) break the old version ({said}); "
-                    "the old version may fail against this database: a restore is needed",
-                    True, {"lint": lint}), "yes"
-    return Part(title, f"yes: the lint of {files} found nothing that breaks the old version; "
-                "a traffic rollback is enough", True, {"lint": lint}), "no"
+        return Part(
+            title,
+            f"no: {len(breaking)} change(s) break the old version ({said}); "
+            "the old version may fail against this database: a restore is needed",
+            True,
+            {"lint": lint},
+        ), "yes"
+    return Part(
+        title,
+        f"yes: the lint of {files} found nothing that breaks the old version; "
+        "a traffic rollback is enough",
+        True,
+        {"lint": lint},
+    ), "no"
 
 
 def _first_switch_time(ctx: Services, records: list[dict[str, Any]]) -> datetime | None:
@@ -161,8 +186,11 @@ def _first_switch_time(ctx: Services, records: list[dict[str, Any]]) -> datetime
 
     color = new_color(ctx.config)
     for record in records:
-        if (record.get("action") == "switch" and record.get("outcome") in ("started", "succeeded")
-                and (record.get("params") or {}).get("to") == color):
+        if (
+            record.get("action") == "switch"
+            and record.get("outcome") in ("started", "succeeded")
+            and (record.get("params") or {}).get("to") == color
+        ):
             return parse_time(record["time"])
     return None
 
@@ -176,12 +204,18 @@ def _snapshot_part(ctx: Services, records: list[dict[str, Any]], now: datetime) 
     cutoff = _first_switch_time(ctx, records) or now
     before = [s for s in snapshots if s.kind != "safety" and s.created_at <= cutoff]
     if not before:
-        return Part(title, "none: no snapshot was taken before the switch; a restore is not possible", False)
+        return Part(
+            title, "none: no snapshot was taken before the switch; a restore is not possible", False
+        )
     info = before[0]
     age = _age(now - info.created_at)
     label = f" {info.label!r}" if info.label else ""
-    return Part(title, f"{info.id}{label}, taken {info.created_at:%Y-%m-%d %H:%M} UTC ({age} ago)", True,
-                {"info": info, "id": info.id, "age_s": round((now - info.created_at).total_seconds())})
+    return Part(
+        title,
+        f"{info.id}{label}, taken {info.created_at:%Y-%m-%d %H:%M} UTC ({age} ago)",
+        True,
+        {"info": info, "id": info.id, "age_s": round((now - info.created_at).total_seconds())},
+    )
 
 
 def _loss(ctx: Services, info: SnapshotInfo | None) -> Part:
@@ -189,8 +223,11 @@ def _loss(ctx: Services, info: SnapshotInfo | None) -> Part:
     if info is None:
         return Part(title, "unknown: no snapshot to compare with", False)
     if ctx.config.database.provider != "pg_dump":
-        return Part(title, f"unknown: write counts are read only from PostgreSQL ({ctx.config.database.provider})",
-                    False)
+        return Part(
+            title,
+            f"unknown: write counts are read only from PostgreSQL ({ctx.config.database.provider})",
+            False,
+        )
     try:
         now_counters = read_write_counters(ctx)
     except PmbError as exc:
@@ -205,7 +242,9 @@ def _loss(ctx: Services, info: SnapshotInfo | None) -> Part:
     return _loss_from_rows(ctx, title, info)
 
 
-def _loss_from_counters(title: str, baseline: dict[str, list[int]], now: dict[str, list[int]]) -> Part:
+def _loss_from_counters(
+    title: str, baseline: dict[str, list[int]], now: dict[str, list[int]]
+) -> Part:
     totals = [0, 0, 0]
     per_table: dict[str, list[int]] = {}
     reset = []
@@ -221,12 +260,24 @@ def _loss_from_counters(title: str, baseline: dict[str, list[int]], now: dict[st
     ins, upd, dele = totals
     busiest = sorted(per_table.items(), key=lambda kv: -sum(kv[1]))[:3]
     where = "; ".join(f"{t}: {sum(d)}" for t, d in busiest)
-    answer = (f"about {ins + upd + dele} row writes since the snapshot: {ins} inserted, {upd} updated, "
-              f"{dele} deleted" + (f" (most in {where})" if where else ""))
+    answer = (
+        f"about {ins + upd + dele} row writes since the snapshot: {ins} inserted, {upd} updated, "
+        f"{dele} deleted" + (f" (most in {where})" if where else "")
+    )
     if reset:
         answer += f"; statistics were reset for {', '.join(reset[:3])}, so at least this many"
-    return Part(title, answer, True, {"inserted": ins, "updated": upd, "deleted": dele, "tables": per_table,
-                                      "method": "pg_stat_user_tables counters"})
+    return Part(
+        title,
+        answer,
+        True,
+        {
+            "inserted": ins,
+            "updated": upd,
+            "deleted": dele,
+            "tables": per_table,
+            "method": "pg_stat_user_tables counters",
+        },
+    )
 
 
 def _loss_from_rows(ctx: Services, title: str, info: SnapshotInfo) -> Part:
@@ -237,13 +288,20 @@ def _loss_from_rows(ctx: Services, title: str, info: SnapshotInfo) -> Part:
         counts = read_database(ctx)["row_counts"]
     except PmbError as exc:
         return Part(title, f"unknown: {exc.message}", False)
-    changed = {t: counts.get(t, 0) - expected.get(t, 0) for t in set(counts) | set(expected)
-               if counts.get(t, 0) != expected.get(t, 0)}
+    changed = {
+        t: counts.get(t, 0) - expected.get(t, 0)
+        for t in set(counts) | set(expected)
+        if counts.get(t, 0) != expected.get(t, 0)
+    }
     net = sum(abs(v) for v in changed.values())
     where = "; ".join(f"{t}: {v:+d}" for t, v in sorted(changed.items())[:3])
-    return Part(title, f"at least {net} rows differ from the snapshot ({where or 'no table changed size'}); "
-                "updates cannot be seen this way (no write counters were recorded with the snapshot)",
-                True, {"net_rows": net, "tables": changed, "method": "row counts against the manifest"})
+    return Part(
+        title,
+        f"at least {net} rows differ from the snapshot ({where or 'no table changed size'}); "
+        "updates cannot be seen this way (no write counters were recorded with the snapshot)",
+        True,
+        {"net_rows": net, "tables": changed, "method": "row counts against the manifest"},
+    )
 
 
 def _drill(ctx: Services) -> Part:
@@ -254,15 +312,26 @@ def _drill(ctx: Services) -> Part:
         return Part(title, "unknown: this version keeps no drill history", False)
     drill = last_drill(Path(ctx.config.console.state_dir))
     if drill is None:
-        return Part(title, "unknown: no passed restore drill is recorded (pmb-console drill); "
-                    "a restore's duration is a guess", False)
-    restore: dict[str, Any] = next((p for p in drill.get("phases", []) if p.get("name") == "restore"), {})
+        return Part(
+            title,
+            "unknown: no passed restore drill is recorded (pmb-console drill); "
+            "a restore's duration is a guess",
+            False,
+        )
+    restore: dict[str, Any] = next(
+        (p for p in drill.get("phases", []) if p.get("name") == "restore"), {}
+    )
     seconds = drill.get("duration_s")
     said = f"the whole drill took {_seconds(seconds)}"
     if restore.get("duration_s") is not None:
         said += f", pg_restore {_seconds(restore['duration_s'])}"
-    return Part(title, f"{str(drill.get('time', '?'))[:16].replace('T', ' ')} UTC, snapshot "
-                f"{drill.get('snapshot_id', '?')}: {said}", True, {"duration_s": seconds})
+    return Part(
+        title,
+        f"{str(drill.get('time', '?'))[:16].replace('T', ' ')} UTC, snapshot "
+        f"{drill.get('snapshot_id', '?')}: {said}",
+        True,
+        {"duration_s": seconds},
+    )
 
 
 def _seconds(value: Any) -> str:
@@ -284,8 +353,10 @@ def format_assessment(a: Assessment, environment: str) -> str:
     lines = ["Database after the rollback"]
     for part in a.parts:
         lines.append(f"  {part.title}: {part.answer}")
-    needed = {"yes": "a restore is needed", "no": "no restore is needed for the schema",
-              "unknown": "whether a restore is needed is unknown"}[a.restore_needed]
+    needed = {
+        "yes": "a restore is needed",
+        "no": "no restore is needed for the schema",
+        "unknown": "whether a restore is needed is unknown",
+    }[a.restore_needed]
     lines += [f"  => {needed}", f"  restore: {a.restore_words(environment)}"]
     return "\n".join(lines)
-

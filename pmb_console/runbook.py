@@ -157,7 +157,9 @@ def format_runbook(views: list[StepView]) -> str:
             lines.append(f"        {view.evidence}")
         if view.out_of_order:
             why = f"; override: {view.override}" if view.override else "; no override recorded"
-            lines.append(f"        done out of order ({', '.join(view.out_of_order)} not done then){why}")
+            lines.append(
+                f"        done out of order ({', '.join(view.out_of_order)} not done then){why}"
+            )
     nxt = next_step(views)
     lines += ["", f"next: {nxt.title}" if nxt else "every §2 step is done"]
     return "\n".join(lines)

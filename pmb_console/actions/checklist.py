@@ -64,7 +64,11 @@ def check_tagged(ctx: Services) -> tuple[bool, str]:
 def _release_commit(ctx: Services) -> str:
     from pmb_console.providers.git import tag_commit
 
-    sha = tag_commit(ctx.config.release.git_dir, ctx.config.release.version) if ctx.config.release.version else None
+    sha = (
+        tag_commit(ctx.config.release.git_dir, ctx.config.release.version)
+        if ctx.config.release.version
+        else None
+    )
     if not sha:
         raise PmbError("the release commit is unknown: the release tag is missing")
     return sha
@@ -144,7 +148,9 @@ def migration_checksums(migrations_dir: str) -> dict[str, str]:
     folder = Path(migrations_dir).expanduser()
     if not folder.is_dir():
         return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.sql"))}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.sql"))
+    }
 
 
 def _checksums_in(value: Any) -> set[tuple[str, str]]:
@@ -168,13 +174,18 @@ def check_migrations_tested(ctx: Services) -> tuple[bool, str]:
     here = ctx.config.console.environment
     tested: set[tuple[str, str]] = set()
     for record in ctx.audit.records():
-        if (record.get("action") == "migrate" and record.get("outcome") in ("succeeded", "nothing-to-do")
-                and record.get("environment") not in (None, here)):
+        if (
+            record.get("action") == "migrate"
+            and record.get("outcome") in ("succeeded", "nothing-to-do")
+            and record.get("environment") not in (None, here)
+        ):
             tested |= _checksums_in(record.get("plan"))
     untested = [name for name, sha in files.items() if (name, sha) not in tested]
     if untested:
-        return False, (f"no successful migrate of {', '.join(untested)} (same checksum) recorded outside "
-                       f"{here}; sign off after testing in staging")
+        return False, (
+            f"no successful migrate of {', '.join(untested)} (same checksum) recorded outside "
+            f"{here}; sign off after testing in staging"
+        )
     return True, f"{len(files)} files migrated elsewhere with the same checksums"
 
 
@@ -196,19 +207,27 @@ def sign_off(ctx: Services, item: str, reason: str) -> dict[str, Any]:
         raise UsageError(f"unknown checklist item {item!r}", f"one of: {', '.join(ITEMS)}")
     if not reason.strip():
         raise UsageError("a sign-off needs a reason", "say what you checked by hand")
-    return ctx.runner.record_event("checklist-signoff", outcome="signed-off", item=item, reason=reason,
-                                   release=ctx.config.release.version,
-                                   environment=ctx.config.console.environment)
+    return ctx.runner.record_event(
+        "checklist-signoff",
+        outcome="signed-off",
+        item=item,
+        reason=reason,
+        release=ctx.config.release.version,
+        environment=ctx.config.console.environment,
+    )
 
 
 def signoffs(ctx: Services) -> dict[str, dict[str, Any]]:
     """The latest sign-off per item for this release and environment."""
     found = {}
     for record in ctx.audit.records():
-        if (record.get("action") == "checklist-signoff"
-                and record.get("release", "") == ctx.config.release.version
-                and record.get("environment", ctx.config.console.environment) == ctx.config.console.environment):
-            found[record.get("item")] = record
+        if (
+            record.get("action") == "checklist-signoff"
+            and record.get("release", "") == ctx.config.release.version
+            and record.get("environment", ctx.config.console.environment)
+            == ctx.config.console.environment
+        ):
+            found[str(record.get("item"))] = record
     return found
 
 
@@ -224,8 +243,15 @@ def run_checklist(ctx: Services) -> list[CheckResult]:
             results.append(CheckResult(item, title, PASS, detail))
         elif item in signed:
             s = signed[item]
-            results.append(CheckResult(item, title, SIGNED_OFF,
-                                       f"{detail} — signed off: {s.get('reason', '')}", s.get("operator", "?")))
+            results.append(
+                CheckResult(
+                    item,
+                    title,
+                    SIGNED_OFF,
+                    f"{detail} — signed off: {s.get('reason', '')}",
+                    s.get("operator", "?"),
+                )
+            )
         else:
             results.append(CheckResult(item, title, FAIL, detail))
     return results

@@ -174,7 +174,9 @@ class RestoreAction(Action):
                 f"pmb-console restore {safety.id} --confirm {ctx.config.console.environment}"
             )
             # The store's own hint (e.g. how to continue an interrupted RDS restore) comes first.
-            raise ProviderError(exc.message, f"{exc.hint}; or {back}" if exc.hint else back) from None
+            raise ProviderError(
+                exc.message, f"{exc.hint}; or {back}" if exc.hint else back
+            ) from None
         return {
             "snapshot_id": self.snapshot_id,
             "safety_snapshot_id": safety.id,
@@ -310,8 +312,11 @@ class MigrateAction(Action):
                 raise ProviderError(message, hint) from None
             applied.append({"name": name, "duration_s": round(seconds, 3)})
         lint = plan.data.get("lint", {})
-        return {"applied": applied, "release": lint.get("release", ""),
-                "rollback": lint.get("rollback", "")}
+        return {
+            "applied": applied,
+            "release": lint.get("release", ""),
+            "rollback": lint.get("rollback", ""),
+        }
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
         recorded = {m.name: m.sha256 for m in self.migrator(ctx).applied()}
@@ -351,8 +356,10 @@ def lint_guards(report: LintReport) -> list[GuardResult]:
             GuardResult(
                 "locks and unreviewed statements (not blocking)",
                 True,
-                "; ".join(f"{f.where} {f.rule} ({f.kind_title}): {f.why} — instead: {f.instead}"
-                          for f in others),
+                "; ".join(
+                    f"{f.where} {f.rule} ({f.kind_title}): {f.why} — instead: {f.instead}"
+                    for f in others
+                ),
             )
         )
     return guards
@@ -397,7 +404,8 @@ class PruneSnapshotsAction(Action):
             f"delete {len(expired)} snapshot(s) older than {days} days from {ctx.snapshots.describe_target()}",
             tuple(
                 f"delete {s.id} ({s.kind}, taken {s.created_at:%Y-%m-%d %H:%M} UTC"
-                + (f", {s.label!r}" if s.label else "") + ")"
+                + (f", {s.label!r}" if s.label else "")
+                + ")"
                 for s in expired
             ),
             data,
@@ -407,7 +415,9 @@ class PruneSnapshotsAction(Action):
         planned: list[str] = plan.data["snapshots"]
         deleted: list[str] = []
         for number, snapshot_id in enumerate(planned, start=1):
-            progress(f"deleting {snapshot_id} ({number} of {len(planned)})", (number - 1) / len(planned))
+            progress(
+                f"deleting {snapshot_id} ({number} of {len(planned)})", (number - 1) / len(planned)
+            )
             try:
                 ctx.snapshots.delete(snapshot_id)
             except ProviderError as exc:

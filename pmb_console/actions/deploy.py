@@ -44,8 +44,9 @@ def order_guard(ctx: Services, step_id: str) -> GuardResult:
     journal = ReleaseJournal.of(ctx)
     missing = steps_before(step_id, journal.read().get("steps", {}))
     if missing:
-        return GuardResult("runbook order", False,
-                           f"{', '.join(missing)} not done for release {journal.release}")
+        return GuardResult(
+            "runbook order", False, f"{', '.join(missing)} not done for release {journal.release}"
+        )
     return GuardResult("runbook order", True, f"the steps before {step_id} are done")
 
 
@@ -72,8 +73,9 @@ KILL_GRACE_S = 5.0
 """After SIGTERM on a timeout, this long before SIGKILL."""
 
 
-def run_command(argv: list[str], timeout: float, progress: ProgressFn, label: str,
-                state_dir: Path) -> dict[str, Any]:
+def run_command(
+    argv: list[str], timeout: float, progress: ProgressFn, label: str, state_dir: Path
+) -> dict[str, Any]:
     """Run `argv`, each output line to `progress` as it comes; ProviderError on failure.
 
     The output goes to a file under state_dir rather than a pipe, and the command runs in
@@ -88,14 +90,30 @@ def run_command(argv: list[str], timeout: float, progress: ProgressFn, label: st
     started = time.monotonic()
     with open(log_path, "wb") as log:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
-            raise ProviderError(f"{label}: cannot start {argv[0]!r}: {exc.strerror or exc}",
-                                "check the command in [deploy] and that its program is installed") from None
+            raise ProviderError(
+                f"{label}: cannot start {argv[0]!r}: {exc.strerror or exc}",
+                "check the command in [deploy] and that its program is installed",
+            ) from None
     running = directory / "running.json"
-    running.write_text(json.dumps({"pid": proc.pid, "argv": argv, "label": label, "log": str(log_path),
-                                   "started_at": started_at}))
+    running.write_text(
+        json.dumps(
+            {
+                "pid": proc.pid,
+                "argv": argv,
+                "label": label,
+                "log": str(log_path),
+                "started_at": started_at,
+            }
+        )
+    )
     tail: list[str] = []
 
     def said(line: str) -> None:
@@ -130,13 +148,23 @@ def run_command(argv: list[str], timeout: float, progress: ProgressFn, label: st
         running.unlink(missing_ok=True)
     seconds = round(time.monotonic() - started, 3)
     if timed_out:
-        raise ProviderError(f"{label}: {argv[0]} did not finish within {timeout:g} s and was stopped",
-                            "look at its output above; raise [deploy] command_timeout if it is just slow")
+        raise ProviderError(
+            f"{label}: {argv[0]} did not finish within {timeout:g} s and was stopped",
+            "look at its output above; raise [deploy] command_timeout if it is just slow",
+        )
     if proc.returncode != 0:
         last = tail[-1] if tail else "no output"
-        raise ProviderError(f"{label}: {argv[0]} failed (exit {proc.returncode}): {last}",
-                            f"read the command's output above (kept in {log_path}); nothing else was run")
-    return {"command": argv, "exit": 0, "duration_s": seconds, "output_tail": tail, "log": str(log_path)}
+        raise ProviderError(
+            f"{label}: {argv[0]} failed (exit {proc.returncode}): {last}",
+            f"read the command's output above (kept in {log_path}); nothing else was run",
+        )
+    return {
+        "command": argv,
+        "exit": 0,
+        "duration_s": seconds,
+        "output_tail": tail,
+        "log": str(log_path),
+    }
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -220,28 +248,51 @@ def instance_versions(ctx: Services, color: str) -> list[GuardResult]:
     color_cfg = cfg.colors.of(color)
     want = cfg.release.version
     if not color_cfg.instances:
-        return [GuardResult(f"{color} instances", False, f"no {color} instances configured ([colors.{color}])")]
+        return [
+            GuardResult(
+                f"{color} instances", False, f"no {color} instances configured ([colors.{color}])"
+            )
+        ]
     results = []
     for health in ctx.health.check_color(color, color_cfg):
         if not health.ok:
-            results.append(GuardResult(health.instance, False, f"does not answer: {health.error or health.status}"))
+            results.append(
+                GuardResult(
+                    health.instance, False, f"does not answer: {health.error or health.status}"
+                )
+            )
             continue
         version = version_in(health.body, cfg.deploy.version_key)
         where = f"/healthz {cfg.deploy.version_key}"
         if version is None and cfg.deploy.version_metric:
             instance = next(i for i in color_cfg.instances if i.name == health.instance)
-            version, where = _metric_version(ctx, instance.metrics_url), f"metric {cfg.deploy.version_metric}"
+            version, where = (
+                _metric_version(ctx, instance.metrics_url),
+                f"metric {cfg.deploy.version_metric}",
+            )
         if not want:
-            results.append(GuardResult(health.instance, True, f"answers (reports {version or 'no version'})"))
+            results.append(
+                GuardResult(health.instance, True, f"answers (reports {version or 'no version'})")
+            )
         elif version is None:
-            results.append(GuardResult(health.instance, False, f"answers but reports no version "
-                                       f"({cfg.deploy.version_key} not in /healthz"
-                                       + (f", no {cfg.deploy.version_metric}" if cfg.deploy.version_metric else "")
-                                       + ")"))
+            results.append(
+                GuardResult(
+                    health.instance,
+                    False,
+                    f"answers but reports no version "
+                    f"({cfg.deploy.version_key} not in /healthz"
+                    + (f", no {cfg.deploy.version_metric}" if cfg.deploy.version_metric else "")
+                    + ")",
+                )
+            )
         elif version != want:
-            results.append(GuardResult(health.instance, False, f"reports {version} ({where}), not {want}"))
+            results.append(
+                GuardResult(health.instance, False, f"reports {version} ({where}), not {want}")
+            )
         else:
-            results.append(GuardResult(health.instance, True, f"answers and reports {version} ({where})"))
+            results.append(
+                GuardResult(health.instance, True, f"answers and reports {version} ({where})")
+            )
     return results
 
 
@@ -280,31 +331,55 @@ class _CommandStep(Action):
 
     def guards(self, ctx: Services) -> list[GuardResult]:
         argv = self._argv(ctx)
-        configured = GuardResult("command configured", bool(argv),
-                                 " ".join(argv) if argv else f"[deploy] {self.command_key} is empty")
+        configured = GuardResult(
+            "command configured",
+            bool(argv),
+            " ".join(argv) if argv else f"[deploy] {self.command_key} is empty",
+        )
         return [configured, order_guard(ctx, self.step_id)]
 
     def plan(self, ctx: Services) -> Plan:
         argv = self._argv(ctx)
-        then = ("check every instance answers and reports " + ctx.config.release.version
-                if self.check_version else "check every instance answers its health_url")
-        return Plan(f"{self.title}: run {' '.join(argv) or '(no command)'}",
-                    (f"run {' '.join(argv)}", f"{self.color}: {then}"), {"command": argv, "color": self.color})
+        then = (
+            "check every instance answers and reports " + ctx.config.release.version
+            if self.check_version
+            else "check every instance answers its health_url"
+        )
+        return Plan(
+            f"{self.title}: run {' '.join(argv) or '(no command)'}",
+            (f"run {' '.join(argv)}", f"{self.color}: {then}"),
+            {"command": argv, "color": self.color},
+        )
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         if not plan.data["command"]:
-            raise UsageError(f"[deploy] {self.command_key} is empty", "configure the command in [deploy]")
-        return run_command(plan.data["command"], ctx.config.deploy.command_timeout, progress, self.name,
-                           ctx.config.console.state_dir)
+            raise UsageError(
+                f"[deploy] {self.command_key} is empty", "configure the command in [deploy]"
+            )
+        return run_command(
+            plan.data["command"],
+            ctx.config.deploy.command_timeout,
+            progress,
+            self.name,
+            ctx.config.console.state_dir,
+        )
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
-        checks = instance_versions(ctx, self.color) if self.check_version else [
-            GuardResult(h.instance, h.ok, h.describe())
-            for h in ctx.health.check_color(self.color, ctx.config.colors.of(self.color))]
+        checks = (
+            instance_versions(ctx, self.color)
+            if self.check_version
+            else [
+                GuardResult(h.instance, h.ok, h.describe())
+                for h in ctx.health.check_color(self.color, ctx.config.colors.of(self.color))
+            ]
+        )
         state = {"instances": [c.as_dict() for c in checks]}
         bad = [c for c in checks if not c.ok]
         if not checks or bad:
-            said = "; ".join(f"{c.name}: {c.detail}" for c in bad) or f"no {self.color} instances configured"
+            said = (
+                "; ".join(f"{c.name}: {c.detail}" for c in bad)
+                or f"no {self.color} instances configured"
+            )
             return Verification(False, said, state)
         return Verification(True, "; ".join(f"{c.name} {c.detail}" for c in checks), state)
 
@@ -348,28 +423,45 @@ class SmokeAction(Action):
         base = ctx.config.colors.of(self.color).base_url
         checks = ctx.config.smoke.checks
         return [
-            GuardResult("base_url configured", bool(base), base or f"[colors.{self.color}] base_url is empty"),
-            GuardResult("checks configured", bool(checks),
-                        f"{len(checks)} check(s)" if checks else "[smoke] checks is empty"),
+            GuardResult(
+                "base_url configured",
+                bool(base),
+                base or f"[colors.{self.color}] base_url is empty",
+            ),
+            GuardResult(
+                "checks configured",
+                bool(checks),
+                f"{len(checks)} check(s)" if checks else "[smoke] checks is empty",
+            ),
         ]
 
     def plan(self, ctx: Services) -> Plan:
         base = ctx.config.colors.of(self.color).base_url.rstrip("/")
         checks = [c.model_dump() for c in ctx.config.smoke.checks]
-        steps = tuple(f"GET {base}{c['path']}: expect HTTP {c['status']}"
-                      + (f" and {c['text']!r} in the body" if c["text"] else "") for c in checks)
-        return Plan(f"run {len(checks)} smoke check(s) against {self.color} at {redact(base)}", steps,
-                    {"base_url": redact(base), "checks": checks, "color": self.color})
+        steps = tuple(
+            f"GET {base}{c['path']}: expect HTTP {c['status']}"
+            + (f" and {c['text']!r} in the body" if c["text"] else "")
+            for c in checks
+        )
+        return Plan(
+            f"run {len(checks)} smoke check(s) against {self.color} at {redact(base)}",
+            steps,
+            {"base_url": redact(base), "checks": checks, "color": self.color},
+        )
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         base = ctx.config.colors.of(self.color).base_url.rstrip("/")
         results = []
-        with httpx.Client(timeout=ctx.config.smoke.timeout, trust_env=False, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=ctx.config.smoke.timeout, trust_env=False, follow_redirects=False
+        ) as client:
             for index, check in enumerate(plan.data["checks"]):
                 result = smoke_check(client, base, check)
                 results.append(result)
-                progress(f"smoke {'ok  ' if result['ok'] else 'FAIL'} {result['words']}",
-                         (index + 1) / len(plan.data["checks"]))
+                progress(
+                    f"smoke {'ok  ' if result['ok'] else 'FAIL'} {result['words']}",
+                    (index + 1) / len(plan.data["checks"]),
+                )
         return {"checks": results}
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
@@ -377,8 +469,12 @@ class SmokeAction(Action):
         failed = [c for c in checks if not c["ok"]]
         state = {"checks": checks}
         if failed:
-            return Verification(False, f"{len(failed)} of {len(checks)} smoke checks failed: "
-                                + "; ".join(c["words"] for c in failed), state)
+            return Verification(
+                False,
+                f"{len(failed)} of {len(checks)} smoke checks failed: "
+                + "; ".join(c["words"] for c in failed),
+                state,
+            )
         return Verification(True, f"{len(checks)} smoke checks passed against {self.color}", state)
 
 
@@ -390,9 +486,16 @@ def smoke_check(client: httpx.Client, base: str, check: dict[str, Any]) -> dict[
         response = client.get(url)
     except httpx.HTTPError as exc:
         ms = (time.monotonic() - started) * 1000
-        said = "no answer in time" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
-        return {"path": check["path"], "ok": False, "status": None, "ms": round(ms),
-                "words": redact(f"{check['path']}: {said} ({ms:.0f} ms)")}
+        said = (
+            "no answer in time" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+        )
+        return {
+            "path": check["path"],
+            "ok": False,
+            "status": None,
+            "ms": round(ms),
+            "words": redact(f"{check['path']}: {said} ({ms:.0f} ms)"),
+        }
     ms = (time.monotonic() - started) * 1000
     problems = []
     if response.status_code != check["status"]:
@@ -400,9 +503,15 @@ def smoke_check(client: httpx.Client, base: str, check: dict[str, Any]) -> dict[
     if check["text"] and check["text"] not in response.text:
         problems.append(f"{check['text']!r} not in the body")
     said = "; ".join(problems) or f"HTTP {response.status_code}" + (
-        f", {check['text']!r} found" if check["text"] else "")
-    return {"path": check["path"], "ok": not problems, "status": response.status_code, "ms": round(ms),
-            "words": f"{check['path']}: {said} ({ms:.0f} ms)"}
+        f", {check['text']!r} found" if check["text"] else ""
+    )
+    return {
+        "path": check["path"],
+        "ok": not problems,
+        "status": response.status_code,
+        "ms": round(ms),
+        "words": f"{check['path']}: {said} ({ms:.0f} ms)",
+    }
 
 
 # --- decommission ---------------------------------------------------------------------
@@ -432,11 +541,17 @@ class DecommissionAction(Action):
         other = other_color(self.color)
         return [
             GuardResult("monitoring window passed", status.passed, status.detail),
-            GuardResult(f"{self.color} carries no traffic", carries == 0,
-                        f"traffic is {describe_weights(state.weights)}"
-                        + ("" if carries == 0 else f"; switch to {other} first")),
-            GuardResult(f"{other} carries the traffic", state.weights.get(other, 0) == 100,
-                        f"traffic is {describe_weights(state.weights)}"),
+            GuardResult(
+                f"{self.color} carries no traffic",
+                carries == 0,
+                f"traffic is {describe_weights(state.weights)}"
+                + ("" if carries == 0 else f"; switch to {other} first"),
+            ),
+            GuardResult(
+                f"{other} carries the traffic",
+                state.weights.get(other, 0) == 100,
+                f"traffic is {describe_weights(state.weights)}",
+            ),
         ]
 
     def _out_state(self, ctx: Services, before: TrafficState) -> TrafficState:
@@ -445,31 +560,48 @@ class DecommissionAction(Action):
             return after
         from dataclasses import replace
 
-        servers = tuple(replace(s, admin="maint", weight=0) if s.color == self.color else s
-                        for s in after.servers)
+        servers = tuple(
+            replace(s, admin="maint", weight=0) if s.color == self.color else s
+            for s in after.servers
+        )
         return TrafficState(after.provider, after.weights, servers, after.detail)
 
     def plan(self, ctx: Services) -> Plan:
-        argv = expand(ctx.config.deploy.decommission_command, self.color, ctx.config.release.version)
+        argv = expand(
+            ctx.config.deploy.decommission_command, self.color, ctx.config.release.version
+        )
         before = ctx.router.read()
         if argv:
-            return Plan(f"decommission {self.color}: run {' '.join(argv)}",
-                        (f"run {' '.join(argv)}", f"check {self.color} still carries no traffic"),
-                        {"command": argv, "before": before.as_dict(), "after": None})
+            return Plan(
+                f"decommission {self.color}: run {' '.join(argv)}",
+                (f"run {' '.join(argv)}", f"check {self.color} still carries no traffic"),
+                {"command": argv, "before": before.as_dict(), "after": None},
+            )
         after = self._out_state(ctx, before)
         from pmb_console.actions.traffic import change_steps
 
         steps = change_steps(before, after)
         data = {"command": [], "before": before.as_dict(), "after": after.as_dict()}
         if not ctx.router.differences(before, after):
-            return Plan(f"{self.color} is already out of the load balancer", data=data, nothing_to_do=True)
-        return Plan(f"decommission {self.color}: take its servers out of the load balancer", steps, data)
+            return Plan(
+                f"{self.color} is already out of the load balancer", data=data, nothing_to_do=True
+            )
+        return Plan(
+            f"decommission {self.color}: take its servers out of the load balancer", steps, data
+        )
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         if plan.data["command"]:
-            return run_command(plan.data["command"], ctx.config.deploy.command_timeout, progress, self.name,
-                           ctx.config.console.state_dir)
-        ctx.router.apply(state_from_dict(plan.data["before"]), state_from_dict(plan.data["after"]), progress)
+            return run_command(
+                plan.data["command"],
+                ctx.config.deploy.command_timeout,
+                progress,
+                self.name,
+                ctx.config.console.state_dir,
+            )
+        ctx.router.apply(
+            state_from_dict(plan.data["before"]), state_from_dict(plan.data["after"]), progress
+        )
         return {}
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
@@ -479,10 +611,16 @@ class DecommissionAction(Action):
             if diffs:
                 return Verification(False, "; ".join(diffs), actual.as_dict())
         if actual.weights.get(self.color, 0):
-            return Verification(False, f"{self.color} carries traffic again: {describe_weights(actual.weights)}",
-                                actual.as_dict())
-        return Verification(True, f"{self.color} is out; traffic {describe_weights(actual.weights)}",
-                            actual.as_dict())
+            return Verification(
+                False,
+                f"{self.color} carries traffic again: {describe_weights(actual.weights)}",
+                actual.as_dict(),
+            )
+        return Verification(
+            True,
+            f"{self.color} is out; traffic {describe_weights(actual.weights)}",
+            actual.as_dict(),
+        )
 
     def read_back(self, ctx: Services) -> dict[str, Any]:
         return ctx.router.read().as_dict()

@@ -176,7 +176,9 @@ class DrillAction(Action):
             return info
         usable = [s for s in store.list() if s.status == "available"]
         if not usable:
-            raise ProviderError("no snapshot to drill", "take one first: pmb-console snapshot --yes")
+            raise ProviderError(
+                "no snapshot to drill", "take one first: pmb-console snapshot --yes"
+            )
         return max(usable, key=lambda s: s.created_at)
 
     def production_check(self, ctx: Services, target: str) -> str:
@@ -223,7 +225,7 @@ class DrillAction(Action):
         if not hasattr(store, "restore_into"):
             raise ProviderError(
                 f"restore drills with the {store.name} snapshot store are not built yet",
-                "drills work with [database] provider = \"pg_dump\"",
+                'drills work with [database] provider = "pg_dump"',
             )
         target = self.target_dsn(ctx)
         why = self.production_check(ctx, target)
@@ -236,8 +238,11 @@ class DrillAction(Action):
                 if why
                 else f"{_describe(target)} is a different database from {store.describe_target()}",
             ),
-            GuardResult("snapshot to drill", info.status == "available",
-                        f"{info.id} ({info.kind}, {info.status}, taken {info.created_at:%Y-%m-%d %H:%M} UTC)"),
+            GuardResult(
+                "snapshot to drill",
+                info.status == "available",
+                f"{info.id} ({info.kind}, {info.status}, taken {info.created_at:%Y-%m-%d %H:%M} UTC)",
+            ),
         ]
 
     def plan(self, ctx: Services) -> Plan:
@@ -350,8 +355,12 @@ class _DrillRun:
         except ProviderError as exc:
             ok, detail = False, exc.message
         self.phases.append(
-            {"name": name, "ok": ok, "duration_s": round(time.monotonic() - started, 3),
-             "detail": redact(detail)}
+            {
+                "name": name,
+                "ok": ok,
+                "duration_s": round(time.monotonic() - started, 3),
+                "detail": redact(detail),
+            }
         )
         return ok
 
@@ -363,8 +372,11 @@ class _DrillRun:
 
     def _restore(self) -> str:
         restored = self.store.restore_into(  # type: ignore[attr-defined]
-            self.target, self.snapshot_id, _prefixed(self.progress, "restore: "),
-            checked=True, count_rows=False,
+            self.target,
+            self.snapshot_id,
+            _prefixed(self.progress, "restore: "),
+            checked=True,
+            count_rows=False,
         )
         return f"pg_restore into {_describe(self.target)} in {restored.duration_s:.2f} s"
 

@@ -76,6 +76,7 @@ def _gone(what: str) -> RuleMeaning:
         f"stop using the {what} in this release and drop it in a later one",
     )
 
+
 _SET_TIMEOUTS = (
     "SET lock_timeout and statement_timeout at the top of the file (the console also sets "
     "[database] lock_timeout and statement_timeout, but other tools running the file do not)"
@@ -278,18 +279,40 @@ def classify(finding: SquawkFinding) -> Finding:
     name = finding.file.name
     if finding.rule == "syntax-error":
         return Finding(
-            name, finding.line, finding.rule, UNREVIEWED, finding.message,
+            name,
+            finding.line,
+            finding.rule,
+            UNREVIEWED,
+            finding.message,
             "squawk could not parse this statement, so nothing from here to the end of the "
             "file was judged",
             "fix the syntax (PostgreSQL will refuse it too), or review the rest by hand",
         )
     meaning = RULES.get(finding.rule)
     if meaning is None:
-        why = _UNCLASSIFIED_WHY if not finding.rule.startswith(("prefer-", "ban-char")) else _ADVICE_WHY
-        return Finding(name, finding.line, finding.rule, ADVICE, finding.message, why,
-                       finding.help or finding.message)
-    return Finding(name, finding.line, finding.rule, meaning.kind, finding.message,
-                   meaning.why, meaning.instead)
+        why = (
+            _UNCLASSIFIED_WHY
+            if not finding.rule.startswith(("prefer-", "ban-char"))
+            else _ADVICE_WHY
+        )
+        return Finding(
+            name,
+            finding.line,
+            finding.rule,
+            ADVICE,
+            finding.message,
+            why,
+            finding.help or finding.message,
+        )
+    return Finding(
+        name,
+        finding.line,
+        finding.rule,
+        meaning.kind,
+        finding.message,
+        meaning.why,
+        meaning.instead,
+    )
 
 
 # Statements squawk does not judge at all, found by us so they are never taken for safe.
@@ -323,10 +346,17 @@ def unjudged_statements(name: str, sql: str) -> list[Finding]:
         text = statement.text.lstrip()
         for pattern, what, why, instead in _UNJUDGED:
             if pattern.match(text):
-                found.append(Finding(
-                    name, statement.line, what, UNREVIEWED,
-                    f"squawk does not judge {what}; review it by hand", why, instead,
-                ))
+                found.append(
+                    Finding(
+                        name,
+                        statement.line,
+                        what,
+                        UNREVIEWED,
+                        f"squawk does not judge {what}; review it by hand",
+                        why,
+                        instead,
+                    )
+                )
     return found
 
 

@@ -160,7 +160,12 @@ class ActionRunner:
                 )
             )
         if force and not reason.strip():
-            return Outcome(action.name, "usage", "--force needs --reason TEXT", "say why the guard is overridden")
+            return Outcome(
+                action.name,
+                "usage",
+                "--force needs --reason TEXT",
+                "say why the guard is overridden",
+            )
 
         try:
             preview = self.preview(action)
@@ -175,7 +180,8 @@ class ActionRunner:
                     Outcome(
                         action.name,
                         "refused",
-                        f"{action.title} refused: " + "; ".join(f"{g.name}: {g.detail}" for g in failed),
+                        f"{action.title} refused: "
+                        + "; ".join(f"{g.name}: {g.detail}" for g in failed),
                         "fix what the guard names, or override with --force --reason TEXT",
                         plan=preview.plan,
                         guards=preview.guards,
@@ -184,17 +190,32 @@ class ActionRunner:
             override = {"reason": reason, "guards": [g.as_dict() for g in failed]}
 
         if dry_run:
-            return Outcome(action.name, "dry-run", preview.plan.summary, plan=preview.plan, guards=preview.guards)
+            return Outcome(
+                action.name,
+                "dry-run",
+                preview.plan.summary,
+                plan=preview.plan,
+                guards=preview.guards,
+            )
         if preview.plan.nothing_to_do:
             return Outcome(
-                action.name, "nothing-to-do", preview.plan.summary, plan=preview.plan, guards=preview.guards
+                action.name,
+                "nothing-to-do",
+                preview.plan.summary,
+                plan=preview.plan,
+                guards=preview.guards,
             )
 
         answer = confirmation(preview) if callable(confirmation) else confirmation
         if not answer.confirmed:
             return record(
-                Outcome(action.name, "not-confirmed", f"{action.title} not confirmed; nothing changed",
-                        plan=preview.plan, guards=preview.guards)
+                Outcome(
+                    action.name,
+                    "not-confirmed",
+                    f"{action.title} not confirmed; nothing changed",
+                    plan=preview.plan,
+                    guards=preview.guards,
+                )
             )
         if action.destructive and answer.typed != cfg.console.environment:
             return record(
@@ -213,11 +234,27 @@ class ActionRunner:
             with self.ctx.lock.hold(holder) if action.exclusive else nullcontext():
                 return self._locked(action, preview, override, base, record, progress)
         except LockHeld as exc:
-            return record(Outcome(action.name, "locked", exc.message, exc.hint, plan=preview.plan,
-                                  guards=preview.guards))
+            return record(
+                Outcome(
+                    action.name,
+                    "locked",
+                    exc.message,
+                    exc.hint,
+                    plan=preview.plan,
+                    guards=preview.guards,
+                )
+            )
         except PmbError as exc:
-            return record(Outcome(action.name, "failed", exc.message, exc.hint, plan=preview.plan,
-                                  guards=preview.guards))
+            return record(
+                Outcome(
+                    action.name,
+                    "failed",
+                    exc.message,
+                    exc.hint,
+                    plan=preview.plan,
+                    guards=preview.guards,
+                )
+            )
 
     def _locked(self, action, preview, override, base, record, progress) -> Outcome:
         # Between the plan being shown and the lock being taken, another console may have
@@ -225,37 +262,77 @@ class ActionRunner:
         try:
             fresh = action.plan(self.ctx)
         except PmbError as exc:
-            return record(Outcome(action.name, "failed", exc.message, exc.hint, plan=preview.plan,
-                                  guards=preview.guards))
+            return record(
+                Outcome(
+                    action.name,
+                    "failed",
+                    exc.message,
+                    exc.hint,
+                    plan=preview.plan,
+                    guards=preview.guards,
+                )
+            )
         if fresh.steps != preview.plan.steps or fresh.nothing_to_do != preview.plan.nothing_to_do:
-            return record(Outcome(
-                action.name, "refused",
-                f"{action.title} refused: the systems changed since the plan was made "
-                f"(now: {fresh.summary})",
-                "look at the new state and run the action again if it is still wanted",
-                plan=fresh, guards=preview.guards))
+            return record(
+                Outcome(
+                    action.name,
+                    "refused",
+                    f"{action.title} refused: the systems changed since the plan was made "
+                    f"(now: {fresh.summary})",
+                    "look at the new state and run the action again if it is still wanted",
+                    plan=fresh,
+                    guards=preview.guards,
+                )
+            )
         if time.monotonic() - preview.made_at > GUARDS_STALE_AFTER_S and not override:
             stale = [g for g in action.guards(self.ctx) if not g.ok]
             if stale:
-                return record(Outcome(
-                    action.name, "refused",
-                    f"{action.title} refused: " + "; ".join(f"{g.name}: {g.detail}" for g in stale),
-                    "a guard failed while the confirmation was open", plan=fresh, guards=stale))
+                return record(
+                    Outcome(
+                        action.name,
+                        "refused",
+                        f"{action.title} refused: "
+                        + "; ".join(f"{g.name}: {g.detail}" for g in stale),
+                        "a guard failed while the confirmation was open",
+                        plan=fresh,
+                        guards=stale,
+                    )
+                )
         plan = preview.plan
-        started_rec = {**base, "action": action.name, "outcome": "started", "plan": plan.as_dict(),
-                       "guards": [g.as_dict() for g in preview.guards], "pid": _pid(),
-                       "operator": self.ctx.config.console.operator, "time": now_iso()}
+        started_rec = {
+            **base,
+            "action": action.name,
+            "outcome": "started",
+            "plan": plan.as_dict(),
+            "guards": [g.as_dict() for g in preview.guards],
+            "pid": _pid(),
+            "operator": self.ctx.config.console.operator,
+            "time": now_iso(),
+        }
         if override:
             started_rec["override"] = override
         self.ctx.journal.start(started_rec)
-        self._audit(action.name, **{k: v for k, v in started_rec.items()
-                                    if k not in ("action", "operator", "time", "pid")})
+        self._audit(
+            action.name,
+            **{
+                k: v
+                for k, v in started_rec.items()
+                if k not in ("action", "operator", "time", "pid")
+            },
+        )
         try:
             try:
                 result = action.execute(self.ctx, plan, progress)
             except PmbError as exc:
                 return record(
-                    Outcome(action.name, "failed", exc.message, exc.hint, plan=plan, guards=preview.guards),
+                    Outcome(
+                        action.name,
+                        "failed",
+                        exc.message,
+                        exc.hint,
+                        plan=plan,
+                        guards=preview.guards,
+                    ),
                     state=self._safe_read_back(action),
                     override=override,
                 )
@@ -271,25 +348,42 @@ class ActionRunner:
                 else f"{action.title} not verified: {verification.detail}"
             )
             return record(
-                Outcome(action.name, status, message, plan=plan, guards=preview.guards,
-                        verification=verification, result=result),
+                Outcome(
+                    action.name,
+                    status,
+                    message,
+                    plan=plan,
+                    guards=preview.guards,
+                    verification=verification,
+                    result=result,
+                ),
                 state=verification.state,
                 result=result,
                 override=override,
             )
         except KeyboardInterrupt:
             return record(
-                Outcome(action.name, "interrupted", f"{action.title} interrupted (Ctrl+C)",
-                        "read the state below; run status to see where traffic is", plan=plan,
-                        guards=preview.guards),
+                Outcome(
+                    action.name,
+                    "interrupted",
+                    f"{action.title} interrupted (Ctrl+C)",
+                    "read the state below; run status to see where traffic is",
+                    plan=plan,
+                    guards=preview.guards,
+                ),
                 state=self._safe_read_back(action),
                 override=override,
             )
         except Exception as exc:  # a bug, not a foreseeable fault: still recorded
             return record(
-                Outcome(action.name, "failed", redact(f"unexpected error: {type(exc).__name__}: {exc}"),
-                        "this is a bug in pmb-console; the state read back is below", plan=plan,
-                        guards=preview.guards),
+                Outcome(
+                    action.name,
+                    "failed",
+                    redact(f"unexpected error: {type(exc).__name__}: {exc}"),
+                    "this is a bug in pmb-console; the state read back is below",
+                    plan=plan,
+                    guards=preview.guards,
+                ),
                 state=self._safe_read_back(action),
                 override=override,
             )

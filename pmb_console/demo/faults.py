@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pmb_console.config import COLORS
 
@@ -97,13 +98,14 @@ class FaultBoard:
             raise KeyError(fault_id)
         with self._lock:
             now = self._faults[color]
-            changes = {
+            by_fault: dict[str, dict[str, Any]] = {
                 ERROR_SPIKE.id: {"error_share": error_share},
                 LATENCY_SPIKE.id: {"extra_latency_s": extra_latency_s},
                 INSTANCE_DOWN.id: {"instance_down": True},
                 HEALTH_FLAP.id: {"health_flap": True},
                 LOG_STORM.id: {"log_storm": True},
-            }[fault_id]
+            }
+            changes = by_fault[fault_id]
             self._faults[color] = new = replace(now, **changes)
         self._tell(color, new)
         return new

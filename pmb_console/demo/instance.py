@@ -202,7 +202,7 @@ class DemoInstance:
 
     def _healthz(self, req: _Handler) -> None:
         ok = self.healthy()
-        body = {
+        body: dict[str, object] = {
             "status": "ok" if ok else "failing",
             "version": self.version,
             "color": self.color,

@@ -106,7 +106,7 @@ class DemoRouter(TrafficRouter):
         return TrafficState(self.name, weights, servers, detail=f"weights in {self.path.name}")
 
     def desired(self, current: TrafficState, weights: dict[str, int]) -> TrafficState:
-        target = {c: int(weights.get(c, 0)) for c in COLORS}
+        target: dict[str, int] = {c: int(weights.get(c, 0)) for c in COLORS}
         servers = tuple(replace(s, weight=target[s.color]) for s in current.servers)
         return TrafficState(self.name, target, servers, current.detail)
 
@@ -138,7 +138,7 @@ class DemoRouter(TrafficRouter):
     def guards(self, target: str) -> list[RouterCheck]:
         """The balancer must have at least one server of `target` in rotation."""
         health = read_health(health_path(self.path))
-        names = self.servers.get(target, [])
+        names = self.servers.get(target, [])  # type: ignore[call-overload]  # a bad color has no servers
         up = [n for n in names if health.get(n) == "up"]
         said = ", ".join(f"{n} {health.get(n, 'unknown')}" for n in names) or "no servers"
         return [RouterCheck(f"demo balancer: {target} in rotation", bool(up), said)]

@@ -9,6 +9,7 @@ console's progress screens are seen doing their job.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -143,7 +144,7 @@ class DemoSnapshotStore(SnapshotStore):
                 continue  # a damaged manifest: `check` names it when asked about that id
         return sorted(snapshots, key=lambda s: s.created_at, reverse=True)
 
-    def check(self, snapshot_id: str) -> list[str]:
+    def check(self, snapshot_id: str) -> builtins.list[str]:
         manifest_path = self._manifest_path(snapshot_id)
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

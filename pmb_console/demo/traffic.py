@@ -123,7 +123,9 @@ class LoadGenerator:
             timeout=5.0,
             limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=16),
         )
-        self._next = {c: itertools.cycle(self.instances[c]) for c in COLORS}
+        self._next: dict[str, itertools.cycle[DemoInstance]] = {
+            c: itertools.cycle(self.instances[c]) for c in COLORS
+        }
         self._weights = {"blue": 100, "green": 0}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -197,7 +197,9 @@ class SnapshotStore(ABC):
         """Snapshots, newest first."""
 
     @abstractmethod
-    def create(self, label: str, progress: ProgressFn = no_progress, kind: str = "manual") -> SnapshotInfo:
+    def create(
+        self, label: str, progress: ProgressFn = no_progress, kind: str = "manual"
+    ) -> SnapshotInfo:
         """Take a snapshot and wait until it is usable."""
 
     @abstractmethod

@@ -14,7 +14,9 @@ from pmb_console.redact import redact
 class GithubClient:
     def __init__(self, api_url: str, repo: str, token_env: str, timeout: float = 10.0) -> None:
         if not repo:
-            raise ProviderError("no GitHub repository configured", "set [release.github] repo = \"owner/name\"")
+            raise ProviderError(
+                "no GitHub repository configured", 'set [release.github] repo = "owner/name"'
+            )
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         token = os.environ.get(token_env, "") if token_env else ""
         if token:
@@ -26,12 +28,20 @@ class GithubClient:
         try:
             response = self.client.get(f"/repos/{self.repo}{path}", params=params or None)
         except httpx.HTTPError as exc:
-            raise ProviderError(redact(f"GitHub did not answer: {exc}"), "check the network and [release.github] api_url") from None
+            raise ProviderError(
+                redact(f"GitHub did not answer: {exc}"),
+                "check the network and [release.github] api_url",
+            ) from None
         if response.status_code in (401, 403):
-            raise ProviderError(f"GitHub refused {path} (HTTP {response.status_code})",
-                                "check the token named by [release.github] token_env and its scopes")
+            raise ProviderError(
+                f"GitHub refused {path} (HTTP {response.status_code})",
+                "check the token named by [release.github] token_env and its scopes",
+            )
         if response.status_code == 404:
-            raise ProviderError(f"GitHub has no {self.repo}{path}", "check [release.github] repo and the token's access")
+            raise ProviderError(
+                f"GitHub has no {self.repo}{path}",
+                "check [release.github] repo and the token's access",
+            )
         if response.status_code >= 400:
             raise ProviderError(f"GitHub answered HTTP {response.status_code} for {path}")
         try:

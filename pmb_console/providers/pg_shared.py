@@ -83,9 +83,7 @@ INSERT INTO pmb_console_schema (version) VALUES ({SCHEMA_VERSION}) ON CONFLICT D
 def ensure_schema(dsn: str, connect_timeout: int = 5) -> None:
     """Create the shared tables once; safe when many consoles start together."""
     with connect(dsn, autocommit=False, connect_timeout=connect_timeout) as conn:
-        done = conn.execute(
-            "SELECT to_regclass('pmb_console_schema') IS NOT NULL"
-        ).fetchone()
+        done = conn.execute("SELECT to_regclass('pmb_console_schema') IS NOT NULL").fetchone()
         if done and done[0]:
             row = conn.execute("SELECT max(version) FROM pmb_console_schema").fetchone()
             if row and row[0] and row[0] >= SCHEMA_VERSION:
@@ -97,7 +95,9 @@ def ensure_schema(dsn: str, connect_timeout: int = 5) -> None:
 
 def _db_error(exc: psycopg.Error, doing: str) -> ProviderError:
     return ProviderError(
-        redact(f"the shared audit database failed while {doing}: {str(exc).strip().splitlines()[0]}"),
+        redact(
+            f"the shared audit database failed while {doing}: {str(exc).strip().splitlines()[0]}"
+        ),
         "check [audit] dsn_env's database; changes are refused until the shared lock can be taken",
     )
 
@@ -122,7 +122,6 @@ def canonical_hash(prev_hash: str, record_text: str) -> str:
 
 
 class PgAuditLog(_SharedDatabase, AuditLog):
-
     def append(self, record: dict[str, Any]) -> None:
         text = redact(json.dumps(record, sort_keys=True, default=str))
         try:
@@ -149,13 +148,23 @@ class PgAuditLog(_SharedDatabase, AuditLog):
         prev = ""
         checked = 0
         try:
-            with self._conn() as conn, conn.transaction(), conn.cursor(name="pmb_audit_verify") as cur:
+            with (
+                self._conn() as conn,
+                conn.transaction(),
+                conn.cursor(name="pmb_audit_verify") as cur,
+            ):
                 cur.execute("SELECT seq, record::text, prev_hash, hash FROM pmb_audit ORDER BY seq")
                 for seq, text, prev_hash, stored in cur:
                     if prev_hash != prev:
-                        return checked, f"row {seq}: its link to the previous row is broken (a row before it was removed or changed)"
+                        return (
+                            checked,
+                            f"row {seq}: its link to the previous row is broken (a row before it was removed or changed)",
+                        )
                     if canonical_hash(prev_hash, text) != stored:
-                        return checked, f"row {seq}: its content does not match its hash (it was edited)"
+                        return (
+                            checked,
+                            f"row {seq}: its content does not match its hash (it was edited)",
+                        )
                     prev = stored
                     checked += 1
         except psycopg.Error as exc:
@@ -164,9 +173,10 @@ class PgAuditLog(_SharedDatabase, AuditLog):
 
 
 class PgLock(_SharedDatabase, Lock):
-
     def _row(self, conn: psycopg.Connection, kind: str) -> LockHolder | None:
-        row = conn.execute("SELECT holder FROM pmb_console_lock WHERE kind = %s", (kind,)).fetchone()
+        row = conn.execute(
+            "SELECT holder FROM pmb_console_lock WHERE kind = %s", (kind,)
+        ).fetchone()
         return LockHolder(**row[0]) if row else None
 
     @contextmanager
@@ -174,7 +184,9 @@ class PgLock(_SharedDatabase, Lock):
         try:
             conn = self._conn()
         except ProviderError as exc:
-            raise ProviderError(f"the shared lock cannot be taken: {exc.message}", exc.hint) from None
+            raise ProviderError(
+                f"the shared lock cannot be taken: {exc.message}", exc.hint
+            ) from None
         try:
             refuse_for_deliberate(self._row(conn, "deliberate"), holder.operator)
             self._acquire(conn)
@@ -208,11 +220,15 @@ class PgLock(_SharedDatabase, Lock):
                 return
             current = self._row(conn, "action")
             if current is not None:
-                raise LockHeld(f"another operator holds the lock: {current.describe()}",
-                               "wait for their action to finish, or talk to them")
+                raise LockHeld(
+                    f"another operator holds the lock: {current.describe()}",
+                    "wait for their action to finish, or talk to them",
+                )
             time.sleep(0.1)
-        raise LockHeld("another console holds the lock and has not said who",
-                       "wait for its action to finish; `pmb-console status` shows the holder")
+        raise LockHeld(
+            "another console holds the lock and has not said who",
+            "wait for its action to finish; `pmb-console status` shows the holder",
+        )
 
     def holder(self) -> LockHolder | None:
         try:
@@ -245,8 +261,13 @@ class PgLock(_SharedDatabase, Lock):
                 current = self._row(conn, "deliberate")
                 if current is not None and current.operator != holder.operator:
                     raise LockHeld(f"changes are already locked by {current.describe()}")
-                taken = LockHolder(**{**asdict(holder), "deliberate": True,
-                                      "lock_id": current.lock_id if current else new_lock_id()})
+                taken = LockHolder(
+                    **{
+                        **asdict(holder),
+                        "deliberate": True,
+                        "lock_id": current.lock_id if current else new_lock_id(),
+                    }
+                )
                 conn.execute(
                     "INSERT INTO pmb_console_lock (kind, holder) VALUES ('deliberate', %s::jsonb) "
                     "ON CONFLICT (kind) DO UPDATE SET holder = EXCLUDED.holder",
@@ -259,7 +280,9 @@ class PgLock(_SharedDatabase, Lock):
     def release(self, lock_id: str | None, operator: str, *, force: bool = False) -> LockHolder:
         try:
             with self._conn() as conn, conn.transaction():
-                current = self.check_release(self._row(conn, "deliberate"), lock_id, operator, force)
+                current = self.check_release(
+                    self._row(conn, "deliberate"), lock_id, operator, force
+                )
                 conn.execute("DELETE FROM pmb_console_lock WHERE kind = 'deliberate'")
                 return current
         except psycopg.Error as exc:
@@ -274,8 +297,13 @@ class AuditFeed:
     and go. Both are called from the feed's thread.
     """
 
-    def __init__(self, log: PgAuditLog, on_records: Callable[[list[dict[str, Any]]], None],
-                 on_status: Callable[[bool, str], None], max_backoff: float = 30.0) -> None:
+    def __init__(
+        self,
+        log: PgAuditLog,
+        on_records: Callable[[list[dict[str, Any]]], None],
+        on_status: Callable[[bool, str], None],
+        max_backoff: float = 30.0,
+    ) -> None:
         self.log = log
         self.on_records = on_records
         self.on_status = on_status
@@ -326,8 +354,16 @@ class AuditFeed:
             except (psycopg.Error, ProviderError) as exc:
                 if self._stop.is_set():
                     break
-                message = exc.message if isinstance(exc, ProviderError) else redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-                self.on_status(False, f"shared audit log lost: {message}; retrying in {backoff:.0f} s")
+                message = (
+                    exc.message
+                    if isinstance(exc, ProviderError)
+                    else redact(
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    )
+                )
+                self.on_status(
+                    False, f"shared audit log lost: {message}; retrying in {backoff:.0f} s"
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
             finally:

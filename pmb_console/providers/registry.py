@@ -29,7 +29,9 @@ def load(table: dict[str, tuple[str, str]], name: str, kind: str) -> Any:
     try:
         module_name, class_name = table[name]
     except KeyError:
-        raise UsageError(f"unknown {kind} provider {name!r}", f"choose one of: {', '.join(table)}") from None
+        raise UsageError(
+            f"unknown {kind} provider {name!r}", f"choose one of: {', '.join(table)}"
+        ) from None
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

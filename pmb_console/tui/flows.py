@@ -181,9 +181,11 @@ class ActionFlows:
 
             self.app.notify("reading the snapshots…", timeout=2)
             snapshots = await self.in_thread(list_snapshots, self.services)
-            choices = snapshot_choices(snapshots)
+            snapshot_picks = snapshot_choices(snapshots)
             picked = await self.app.push_screen_wait(
-                PickerScreen("Restore the database from…", choices, empty="no snapshots found")
+                PickerScreen(
+                    "Restore the database from…", snapshot_picks, empty="no snapshots found"
+                )
             )
             return None if picked is None else RestoreAction(picked)
         if kind == "backups":
@@ -203,14 +205,14 @@ class ActionFlows:
 
             # The color the runbook step means comes first: the new one, or the old one to retire.
             first = (old_color if kind == "decommission" else new_color)(self.services.config)
-            choices = sorted(COLOR_CHOICES, key=lambda choice: choice[1] != first)
+            colors = sorted(COLOR_CHOICES, key=lambda choice: choice[1] != first)
             verb = {
                 "provision": "Provision",
                 "deploy": "Deploy the release to",
                 "decommission": "Decommission",
             }
             color = await self.app.push_screen_wait(
-                PickerScreen(f"{verb[kind]} which color?", choices)
+                PickerScreen(f"{verb[kind]} which color?", colors)
             )
             if color is None:
                 return None

@@ -142,7 +142,7 @@ KEYS: tuple[Key, ...] = (
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
 
 
-def bindings() -> list[Binding]:
+def bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
     return [Binding(k.key, k.action, k.label, show=k.show, id=k.id) for k in KEYS]
 
 

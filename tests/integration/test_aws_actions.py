@@ -171,7 +171,9 @@ def test_rds_snapshot_and_restore_through_the_runner(moto_aws, tmp_path, colors)
     assert safety_of["DBInstanceIdentifier"] == "pmb-prod"  # taken before the restore began
 
 
-def test_alb_switch_is_not_verified_when_the_receiving_group_loses_its_targets(moto_aws, tmp_path, colors):
+def test_alb_switch_is_not_verified_when_the_receiving_group_loses_its_targets(
+    moto_aws, tmp_path, colors
+):
     """Target health is read again after the switch, not only before it.
 
     The group's targets are deregistered through real boto3 right after our change,

@@ -53,7 +53,9 @@ def test_one_row_per_day_of_the_window_with_its_snapshots():
     policy = backup_policy(all_snaps(), max_age_hours=24, retention_days=30, now=NOW)
 
     assert len(policy.days) == 30
-    assert policy.days[0].day == NOW.date() and policy.days[-1].day == NOW.date() - timedelta(days=29)
+    assert policy.days[0].day == NOW.date() and policy.days[-1].day == NOW.date() - timedelta(
+        days=29
+    )
     covered = {(NOW.date() - d.day).days: d.snapshot_ids for d in policy.days if d.covered}
     assert covered == {
         0: ("a-1h",),
@@ -84,8 +86,11 @@ def test_the_newest_snapshot_is_never_expired_even_when_all_are_old():
 
 
 def test_unusable_snapshots_do_not_cover_a_day_nor_count_as_newest():
-    snaps = [snap("good-2d", 48), snap("broken-1h", 1, status="damaged"),
-             snap("broken-45d", 45 * 24, status="damaged")]
+    snaps = [
+        snap("good-2d", 48),
+        snap("broken-1h", 1, status="damaged"),
+        snap("broken-45d", 45 * 24, status="damaged"),
+    ]
 
     policy = backup_policy(snaps, max_age_hours=24, retention_days=30, now=NOW)
 
@@ -110,9 +115,15 @@ def write_snapshot(backup_dir: Path, created: datetime, label: str) -> str:
     dump = backup_dir / f"{snapshot_id}.dump"
     dump.write_bytes(f"dump of {label}".encode())
     manifest = {
-        "format": 1, "id": snapshot_id, "created_at": created.isoformat(), "label": label,
-        "kind": "manual", "database": "pmbuddy", "file": dump.name,
-        "size_bytes": dump.stat().st_size, "sha256": hashlib.sha256(dump.read_bytes()).hexdigest(),
+        "format": 1,
+        "id": snapshot_id,
+        "created_at": created.isoformat(),
+        "label": label,
+        "kind": "manual",
+        "database": "pmbuddy",
+        "file": dump.name,
+        "size_bytes": dump.stat().st_size,
+        "sha256": hashlib.sha256(dump.read_bytes()).hexdigest(),
         "table_row_counts": {},
     }
     (backup_dir / f"{snapshot_id}.json").write_text(json.dumps(manifest))
@@ -125,7 +136,10 @@ def on_disk(pg_config, tmp_path):
     backups = tmp_path / "backups"
     backups.mkdir()
     now = datetime.now(UTC)
-    ids = {label: write_snapshot(backups, now - timedelta(hours=h), label) for label, h in AGES_H.items()}
+    ids = {
+        label: write_snapshot(backups, now - timedelta(hours=h), label)
+        for label, h in AGES_H.items()
+    }
     return pg_config(), ids, backups
 
 
@@ -133,7 +147,11 @@ def pmb(config: Path, *args: str) -> subprocess.CompletedProcess:
     command = [str(PROGRAM)] if PROGRAM.exists() else [sys.executable, "-m", "pmb_console"]
     return subprocess.run(
         [*command, "--config", str(config), *args],
-        capture_output=True, text=True, timeout=60, env=os.environ.copy(), stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -167,7 +185,10 @@ def test_the_checklist_reads_the_same_snapshots(on_disk):
 
     assert ok and detail.startswith(ids["a-1h"])
     assert [s.id for s in expired_snapshots(list_snapshots(ctx), 30)] == [
-        ids["i-39d"], ids["h-35d"], ids["g-31d"]]
+        ids["i-39d"],
+        ids["h-35d"],
+        ids["g-31d"],
+    ]
 
 
 @pytest.mark.postgres
@@ -199,7 +220,8 @@ def test_cli_prune_needs_confirmation(on_disk):
     assert done.returncode == 0, done.stderr
     assert "3 expired snapshot(s) gone" in done.stdout
     assert {p.stem for p in backups.glob("*.json")} == {
-        ids[label] for label in AGES_H if label not in EXPIRED}
+        ids[label] for label in AGES_H if label not in EXPIRED
+    }
 
 
 @pytest.mark.postgres

@@ -47,14 +47,18 @@ def scratch(pg_server):
         yield PgDatabase(pg_server, name)
     finally:
         with pg_server.admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture
 def drill_config(production, scratch, pg_config, monkeypatch):
     """write(target_url=scratch, smoke=...) -> config path, with a snapshot already taken."""
 
-    def write(target_url: str | None = None, smoke: str = "SELECT count(*) = 500 FROM notes") -> Path:
+    def write(
+        target_url: str | None = None, smoke: str = "SELECT count(*) = 500 FROM notes"
+    ) -> Path:
         monkeypatch.setenv(TARGET_ENV, scratch.url if target_url is None else target_url)
         return pg_config(
             f'\n[database.drill]\ntarget_dsn_env = "{TARGET_ENV}"\nsmoke_query = "{smoke}"\n'
@@ -77,14 +81,18 @@ def fingerprint(db) -> list[tuple]:
     return db.rows("SELECT id, body FROM notes ORDER BY id")
 
 
-def test_a_drill_restores_into_the_scratch_database_and_checks_it(production, scratch, drill_config):
+def test_a_drill_restores_into_the_scratch_database_and_checks_it(
+    production, scratch, drill_config
+):
     ctx = services(drill_config())
     snap = snapshot(ctx)
     production.execute("INSERT INTO notes (body) VALUES ('after the snapshot')")
     before = fingerprint(production)
     seen: list[str] = []
 
-    outcome = ctx.runner.run(DrillAction(), Confirmation.yes(), progress=lambda m, f=None: seen.append(m))
+    outcome = ctx.runner.run(
+        DrillAction(), Confirmation.yes(), progress=lambda m, f=None: seen.append(m)
+    )
 
     assert outcome.status == "succeeded", outcome.message
     assert scratch.scalar("SELECT count(*) FROM notes") == 500
@@ -112,7 +120,9 @@ def test_a_drill_of_a_given_snapshot(production, scratch, drill_config):
     assert scratch.scalar("SELECT count(*) FROM notes") == 500
 
 
-def test_a_damaged_snapshot_fails_at_the_checksum_phase(production, scratch, drill_config, tmp_path):
+def test_a_damaged_snapshot_fails_at_the_checksum_phase(
+    production, scratch, drill_config, tmp_path
+):
     ctx = services(drill_config())
     snap = snapshot(ctx)
     dump = tmp_path / "backups" / f"{snap}.dump"
@@ -122,7 +132,9 @@ def test_a_damaged_snapshot_fails_at_the_checksum_phase(production, scratch, dri
     outcome = ctx.runner.run(DrillAction(), Confirmation.yes())
 
     assert outcome.status == "failed" and outcome.exit_code == 1
-    assert "failed at the checksum phase" in outcome.message and "checksum mismatch" in outcome.message
+    assert (
+        "failed at the checksum phase" in outcome.message and "checksum mismatch" in outcome.message
+    )
     assert "production database was not touched" in outcome.hint
     assert scratch.tables() == ["public.left_alone"]  # nothing was restored
     (drill,) = DrillHistory(ctx.config.console.state_dir).records()
@@ -130,7 +142,9 @@ def test_a_damaged_snapshot_fails_at_the_checksum_phase(production, scratch, dri
     assert last_drill(ctx.config.console.state_dir) is None  # no passed drill to quote
 
 
-def test_a_failing_smoke_query_fails_the_drill_at_the_smoke_phase(production, scratch, drill_config):
+def test_a_failing_smoke_query_fails_the_drill_at_the_smoke_phase(
+    production, scratch, drill_config
+):
     ctx = services(drill_config(smoke="SELECT count(*) = 9999 FROM notes"))
     snapshot(ctx)
 
@@ -163,7 +177,10 @@ def test_production_is_never_the_drill_target(production, drill_config, spelling
     forced = ctx.runner.run(DrillAction(), Confirmation.yes(), force=True, reason="try anyway")
 
     assert refused.status == "refused" and refused.exit_code == 3
-    assert "is the production database" in refused.message or "reaches the production" in refused.message
+    assert (
+        "is the production database" in refused.message
+        or "reaches the production" in refused.message
+    )
     assert forced.status == "failed" and "drill refused" in forced.message
     assert fingerprint(production) == before and len(before) == 501
     assert DrillHistory(ctx.config.console.state_dir).records() == []  # no drill ever started
@@ -173,7 +190,9 @@ def test_a_target_only_the_servers_can_tell_is_production_is_refused(production,
     # The addresses differ (a host name nobody resolves), but hostaddr leads libpq to the
     # very same server: only asking the servers themselves finds out.
     user = production.server.params["user"]
-    target = f"host=pmb-drill-alias hostaddr=127.0.0.1 port=5432 dbname={production.name} user={user}"
+    target = (
+        f"host=pmb-drill-alias hostaddr=127.0.0.1 port=5432 dbname={production.name} user={user}"
+    )
     ctx = services(drill_config(target_url=target))
     snapshot(ctx)
 
@@ -189,7 +208,9 @@ def test_the_address_resolution_fills_libpq_defaults(monkeypatch):
     monkeypatch.setenv("PGDATABASE", "pmbuddy")
 
     assert str(resolve_address("")) == "db.internal:6432/pmbuddy"
-    assert resolve_address("dbname=pmbuddy").same_place(resolve_address("postgresql://db.internal:6432"))
+    assert resolve_address("dbname=pmbuddy").same_place(
+        resolve_address("postgresql://db.internal:6432")
+    )
     assert not resolve_address("dbname=scratch").same_place(resolve_address(""))
 
 
@@ -208,7 +229,10 @@ def pmb(config: Path, *args: str) -> subprocess.CompletedProcess:
     command = [str(PROGRAM)] if PROGRAM.exists() else [sys.executable, "-m", "pmb_console"]
     return subprocess.run(
         [*command, "--config", str(config), *args],
-        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
     )
 
 

@@ -75,7 +75,10 @@ def pmb(config: Path, *args: str) -> subprocess.CompletedProcess:
     command = [str(PROGRAM)] if PROGRAM.exists() else [sys.executable, "-m", "pmb_console"]
     return subprocess.run(
         [*command, "--config", str(config), *args],
-        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
     )
 
 
@@ -112,7 +115,9 @@ def test_force_with_a_reason_applies_and_records_the_override(users, pg_config, 
     assert "email" not in columns(users, "users")
     assert outcome.result["rollback"] == ROLLBACK_NEEDS_RESTORE
     assert outcome.result["release"] == "v1.2.0"
-    (started,) = [r for r in ctx.audit.records() if r["action"] == "migrate" and r["outcome"] == "started"]
+    (started,) = [
+        r for r in ctx.audit.records() if r["action"] == "migrate" and r["outcome"] == "started"
+    ]
     assert started["override"]["reason"] == "email moved to accounts in v1.1"
     assert started["override"]["guards"][0]["name"] == "old version keeps working"
 
@@ -126,24 +131,32 @@ def test_locking_findings_inform_but_do_not_refuse(users, pg_config, migrations)
     assert outcome.status == "succeeded", outcome.message
     info = {g.name: g for g in outcome.guards}
     assert info["old version keeps working"].ok
-    assert "003_index.sql:3 require-concurrent-index-creation" in info[
-        "locks and unreviewed statements (not blocking)"].detail
+    assert (
+        "003_index.sql:3 require-concurrent-index-creation"
+        in info["locks and unreviewed statements (not blocking)"].detail
+    )
     assert outcome.result["rollback"] == ROLLBACK_BY_TRAFFIC
 
 
 def test_create_index_concurrently_runs_outside_a_transaction(users, pg_config, migrations):
     migrations(
-        **{"004_index": TIMEOUTS + "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_nick ON users (nick);\n"}
+        **{
+            "004_index": TIMEOUTS
+            + "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_nick ON users (nick);\n"
+        }
     )
     ctx = services(pg_config(RELEASE))
 
     outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
 
     assert outcome.status == "succeeded", outcome.message
-    assert users.scalar(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname = 'users_nick'"
-    ) is True
+    assert (
+        users.scalar(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = 'users_nick'"
+        )
+        is True
+    )
     assert applied(users) == ["004_index.sql"]
     assert not [g for g in outcome.guards if not g.ok]
 
@@ -163,11 +176,15 @@ def test_a_failed_concurrent_index_is_named_as_invalid(users, pg_config, migrati
 
     assert outcome.status == "failed" and outcome.exit_code == 1
     assert "005_unique_nick.sql failed at line 3" in outcome.message
-    assert "invalid index(es) left in the database: public.users_nick_key on users" in outcome.message
+    assert (
+        "invalid index(es) left in the database: public.users_nick_key on users" in outcome.message
+    )
     assert "DROP INDEX CONCURRENTLY" in outcome.hint
     assert "not run: 006_later.sql" in outcome.message
     assert applied(users) == []
-    (failed,) = [r for r in ctx.audit.records() if r["action"] == "migrate" and r["outcome"] == "failed"]
+    (failed,) = [
+        r for r in ctx.audit.records() if r["action"] == "migrate" and r["outcome"] == "failed"
+    ]
     assert failed["state"]["invalid_indexes"] == ["public.users_nick_key on users"]
 
 
@@ -188,10 +205,14 @@ def test_lint_only_exits_3_on_a_breaking_finding_and_records_it(users, pg_config
 
 
 def test_lint_only_passes_safe_files_and_lints_only_pending_ones(users, pg_config, migrations):
-    migrations(**{"001_add_bio": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;\n"})
+    migrations(
+        **{"001_add_bio": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;\n"}
+    )
     config = pg_config(RELEASE)
     assert services(config).runner.run(MigrateAction(), Confirmation.yes()).status == "succeeded"
-    migrations(**{"002_add_city": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS city text;\n"})
+    migrations(
+        **{"002_add_city": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS city text;\n"}
+    )
 
     done = pmb(config, "migrate", "--lint-only")
 
@@ -211,7 +232,9 @@ def test_lint_only_without_a_database_lints_every_file(pg_config, migrations):
     assert "002_drop_email.sql:3" in done.stdout
 
 
-def test_cli_migrate_refuses_with_exit_3_and_force_with_a_reason_applies(users, pg_config, migrations):
+def test_cli_migrate_refuses_with_exit_3_and_force_with_a_reason_applies(
+    users, pg_config, migrations
+):
     migrations(**{"002_drop_email": TIMEOUTS + "ALTER TABLE users DROP COLUMN email;\n"})
     config = pg_config(RELEASE)
 
@@ -243,8 +266,11 @@ def test_a_file_run_outside_a_transaction_says_what_stayed(users, pg_config, mig
     assert outcome.status == "failed"
     assert "007_indexes.sql failed at line 4" in outcome.message
     assert "statement(s) before line 4 were applied and stay" in outcome.hint
-    valid = dict(users.rows(
-        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname IN ('users_email', 'users_nick_key')"))
+    valid = dict(
+        users.rows(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname IN ('users_email', 'users_nick_key')"
+        )
+    )
     assert valid == {"users_email": True, "users_nick_key": False}
     assert applied(users) == []  # not recorded: the file as a whole did not apply

@@ -38,8 +38,12 @@ class MetricsInstance:
         self.scrapes = 0
         self.registry = CollectorRegistry()
         self.requests = Counter("http_requests", "Requests.", ["status"], registry=self.registry)
-        self.duration = Histogram("http_request_duration_seconds", "Durations.", registry=self.registry,
-                                  buckets=(0.05, 0.1, 0.25, 0.5, 1.0))
+        self.duration = Histogram(
+            "http_request_duration_seconds",
+            "Durations.",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0),
+        )
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,7 +83,9 @@ def green_metrics() -> Iterator[MetricsInstance]:
     server.close()
 
 
-def write_config(haproxy: Haproxy, metrics: MetricsInstance, tmp_path: Path, *, auto_rollback: bool) -> Path:
+def write_config(
+    haproxy: Haproxy, metrics: MetricsInstance, tmp_path: Path, *, auto_rollback: bool
+) -> Path:
     blue, green = haproxy.servers["blue"], haproxy.servers["green"]
     path = tmp_path / "config.toml"
     path.write_text(f"""
@@ -118,9 +124,12 @@ servers = {{ blue = ["blue"], green = ["green"] }}
     return path
 
 
-def test_the_banner_appears_after_n_polls_over_the_threshold(haproxy: Haproxy, green_metrics: MetricsInstance,
-                                                             tmp_path: Path) -> None:
-    ctx = bootstrap(load_config(write_config(haproxy, green_metrics, tmp_path, auto_rollback=False)))
+def test_the_banner_appears_after_n_polls_over_the_threshold(
+    haproxy: Haproxy, green_metrics: MetricsInstance, tmp_path: Path
+) -> None:
+    ctx = bootstrap(
+        load_config(write_config(haproxy, green_metrics, tmp_path, auto_rollback=False))
+    )
     assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
     journal = ReleaseJournal.of(ctx).read()
     assert window_status(journal["monitor"], time.time()).state == "watching"
@@ -135,7 +144,9 @@ def test_the_banner_appears_after_n_polls_over_the_threshold(haproxy: Haproxy, g
     async def run() -> None:
         source = build_metrics_source(ctx.config)
         try:
-            await asyncio.wait_for(watch(ctx, source, seen, asyncio.Event(), MonitorWindow(ctx)), 30)
+            await asyncio.wait_for(
+                watch(ctx, source, seen, asyncio.Event(), MonitorWindow(ctx)), 30
+            )
         finally:
             await source.aclose()
 
@@ -144,34 +155,46 @@ def test_the_banner_appears_after_n_polls_over_the_threshold(haproxy: Haproxy, g
     assert len(over) == 3, [r.over for r in reports]
     assert [r.banner for r in reports[:-1]] == [""] * (len(reports) - 1)
     breach = reports[-1].breach
-    assert breach is not None and breach.metric == "error rate" and breach.value == pytest.approx(0.10)
-    assert reports[-1].banner == ("BREACH: green error rate 10.0% > 2.0% for 3 consecutive polls "
-                                  "— press the rollback key")
+    assert (
+        breach is not None and breach.metric == "error rate" and breach.value == pytest.approx(0.10)
+    )
+    assert reports[-1].banner == (
+        "BREACH: green error rate 10.0% > 2.0% for 3 consecutive polls — press the rollback key"
+    )
     assert haproxy.weights() == {"blue": 0, "green": 100}  # no automatic rollback configured
     window = ReleaseJournal.of(ctx).read()["monitor"]
     assert window_status(window, 0).state == "breached" and window["polls"] == len(reports)
     monitor_step = ReleaseJournal.of(ctx).read()["steps"]["monitor"]
     assert monitor_step["state"] == "failed"
-    assert monitor_step["evidence"] == "breach: green error rate 10.0% > 2.0% for 3 consecutive polls"
+    assert (
+        monitor_step["evidence"] == "breach: green error rate 10.0% > 2.0% for 3 consecutive polls"
+    )
     audited = ctx.audit.last(lambda r: r.get("action") == "monitor-breach")
     assert audited["message"] == "green error rate 10.0% > 2.0% for 3 consecutive polls"
 
 
-def test_auto_rollback_moves_haproxy_back_through_the_real_program(haproxy: Haproxy, green_metrics: MetricsInstance,
-                                                                  tmp_path: Path) -> None:
+def test_auto_rollback_moves_haproxy_back_through_the_real_program(
+    haproxy: Haproxy, green_metrics: MetricsInstance, tmp_path: Path
+) -> None:
     path = write_config(haproxy, green_metrics, tmp_path, auto_rollback=True)
     ctx = bootstrap(load_config(path))
     assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
     assert set(haproxy.requests(6)) == {"green"}
     green_metrics.error_share = 0.25
-    proc = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(path), "monitor"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(path), "monitor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "BREACH: green error rate 25.0% > 2.0% for 3 consecutive polls" in proc.stdout
     assert "automatic rollback: roll back traffic done and verified" in proc.stdout
     assert haproxy.weights() == {"blue": 100, "green": 0}
     assert set(haproxy.requests(6)) == {"blue"}
-    rollback = ctx.audit.last(lambda r: r.get("action") == "rollback" and r.get("outcome") == "succeeded")
+    rollback = ctx.audit.last(
+        lambda r: r.get("action") == "rollback" and r.get("outcome") == "succeeded"
+    )
     assert rollback["reason"].startswith("automatic rollback at ")
     assert rollback["reason"].endswith("green error rate 25.0% > 2.0% for 3 consecutive polls")
     steps = ReleaseJournal.of(ctx).read()["steps"]
@@ -179,21 +202,33 @@ def test_auto_rollback_moves_haproxy_back_through_the_real_program(haproxy: Hapr
     # 1 poll to start the rates, then 3 over the threshold: the window needed no more.
     assert green_metrics.scrapes == 4
 
-    timeline = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(path), "postmortem"],
-                              capture_output=True, text=True, timeout=30).stdout
+    timeline = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(path), "postmortem"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     rows = [line.split(" | ")[1:4] for line in timeline.splitlines() if line.startswith("| 20")]
-    assert rows == [["tester", "switch", "succeeded"], ["tester", "monitor-breach", "breach"],
-                    ["tester", "rollback", "succeeded"]]
+    assert rows == [
+        ["tester", "switch", "succeeded"],
+        ["tester", "monitor-breach", "breach"],
+        ["tester", "rollback", "succeeded"],
+    ]
 
 
-def test_extending_the_window_pushes_its_end_and_is_audited(haproxy: Haproxy, green_metrics: MetricsInstance,
-                                                           tmp_path: Path) -> None:
+def test_extending_the_window_pushes_its_end_and_is_audited(
+    haproxy: Haproxy, green_metrics: MetricsInstance, tmp_path: Path
+) -> None:
     path = write_config(haproxy, green_metrics, tmp_path, auto_rollback=False)
     ctx = bootstrap(load_config(path))
     assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
     before = ReleaseJournal.of(ctx).read()["monitor"]["ends_at"]
-    proc = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(path), "monitor", "--extend", "30"],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(path), "monitor", "--extend", "30"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "green watched: 89:" in proc.stdout or "green watched: 90:" in proc.stdout
     after = ReleaseJournal.of(ctx).read()["monitor"]

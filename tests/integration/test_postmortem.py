@@ -5,12 +5,16 @@ import re
 from pmb_console.cli import main
 
 
-def test_postmortem_lists_every_action_in_order_with_operator_and_outcome(haproxy, tmp_path, capsys):
+def test_postmortem_lists_every_action_in_order_with_operator_and_outcome(
+    haproxy, tmp_path, capsys
+):
     cfg = str(haproxy.write_pmb_config(tmp_path))
     assert main(["switch", "--to", "green", "--yes", "--config", cfg]) == 0
     haproxy.servers["blue"].health = "fail"
     assert main(["rollback", "--yes", "--config", cfg]) == 3  # blue unhealthy: refused
-    assert main(["rollback", "--yes", "--force", "--reason", "green is on fire", "--config", cfg]) == 0
+    assert (
+        main(["rollback", "--yes", "--force", "--reason", "green is on fire", "--config", cfg]) == 0
+    )
     capsys.readouterr()
 
     assert main(["postmortem", "--config", cfg]) == 0

@@ -46,13 +46,21 @@ WAIT_S = 20.0
 
 
 def pmb(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_pmb(config: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pmb_console", "--config", str(config), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pmb_console", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition: Callable[[], bool], what: str, seconds: float = WAIT_S) -> None:
@@ -129,7 +137,9 @@ def relay(haproxy: Haproxy) -> Iterator[HoldingRelay]:
 
 
 def _switch_config(haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path) -> Path:
-    return haproxy.write_pmb_config(tmp_path, runtime_api=json.dumps(f"unix://{relay.path}"), timeout="30")
+    return haproxy.write_pmb_config(
+        tmp_path, runtime_api=json.dumps(f"unix://{relay.path}"), timeout="30"
+    )
 
 
 def _kill_mid_switch(haproxy: Haproxy, relay: HoldingRelay, config: Path) -> None:
@@ -148,8 +158,9 @@ def _kill_mid_switch(haproxy: Haproxy, relay: HoldingRelay, config: Path) -> Non
     assert haproxy.weights() == {"blue": 100, "green": 100}
 
 
-def test_killed_mid_switch_shows_the_half_made_change_and_goes_back(haproxy: Haproxy, relay: HoldingRelay,
-                                                                    tmp_path: Path) -> None:
+def test_killed_mid_switch_shows_the_half_made_change_and_goes_back(
+    haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path
+) -> None:
     config = _switch_config(haproxy, relay, tmp_path)
     _kill_mid_switch(haproxy, relay, config)
 
@@ -168,7 +179,10 @@ def test_killed_mid_switch_shows_the_half_made_change_and_goes_back(haproxy: Hap
 
     ctx = bootstrap(load_config(config))
     records = [r for r in ctx.audit.records() if r.get("run_id") == doc["run_id"]]
-    assert [r["outcome"] for r in records] == ["started", "interrupted"]  # shown twice, recorded once
+    assert [r["outcome"] for r in records] == [
+        "started",
+        "interrupted",
+    ]  # shown twice, recorded once
     assert records[1]["interrupted_state"] == "partial"
     assert records[1]["state"]["weights"] == {"blue": 50, "green": 50}
     timeline = pmb(config, "postmortem").stdout
@@ -184,7 +198,9 @@ def test_killed_mid_switch_shows_the_half_made_change_and_goes_back(haproxy: Hap
     assert pmb(config, "resume").stdout == "nothing was interrupted: no action is in flight\n"
 
 
-def test_killed_mid_switch_can_be_finished(haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path) -> None:
+def test_killed_mid_switch_can_be_finished(
+    haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path
+) -> None:
     config = _switch_config(haproxy, relay, tmp_path)
     _kill_mid_switch(haproxy, relay, config)
     done = pmb(config, "resume", "--finish", "--yes")
@@ -202,29 +218,39 @@ ROWS = 20_000
 
 
 def _pg_restores(db: PgDatabase) -> list[tuple]:
-    return db.rows("SELECT pid, coalesce(wait_event_type, '') FROM pg_stat_activity "
-                   "WHERE application_name = 'pg_restore' AND datname = %s", (db.name,))
+    return db.rows(
+        "SELECT pid, coalesce(wait_event_type, '') FROM pg_stat_activity "
+        "WHERE application_name = 'pg_restore' AND datname = %s",
+        (db.name,),
+    )
 
 
-def test_killed_mid_restore_shows_pg_restore_still_running_then_its_result(pg_database: PgDatabase, pg_config,
-                                                                           tmp_path: Path) -> None:
+def test_killed_mid_restore_shows_pg_restore_still_running_then_its_result(
+    pg_database: PgDatabase, pg_config, tmp_path: Path
+) -> None:
     config = pg_config()
     pg_database.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
-    pg_database.execute("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, %s::int) g", (ROWS,))
+    pg_database.execute(
+        "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, %s::int) g", (ROWS,)
+    )
     ctx = bootstrap(load_config(config))
     taken = ctx.runner.run(SnapshotAction("before the release"), Confirmation.yes())
     assert taken.status == "succeeded", taken.message
     snapshot_id = taken.result["snapshot_id"]
-    pg_database.execute("INSERT INTO items SELECT g, 'late ' || g FROM generate_series(%s::int, %s::int) g",
-                        (ROWS + 1, ROWS + 500))
+    pg_database.execute(
+        "INSERT INTO items SELECT g, 'late ' || g FROM generate_series(%s::int, %s::int) g",
+        (ROWS + 1, ROWS + 500),
+    )
 
     holder = pg_database.connect()
     holder.autocommit = False
     holder.execute("SELECT 1 FROM items LIMIT 1")  # a read lock, held until rollback
     proc = start_pmb(config, "restore", snapshot_id, "--confirm", "test")
     try:
-        wait_for(lambda: any(kind == "Lock" for _, kind in _pg_restores(pg_database)),
-                 "pg_restore to wait for the test's lock")
+        wait_for(
+            lambda: any(kind == "Lock" for _, kind in _pg_restores(pg_database)),
+            "pg_restore to wait for the test's lock",
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
@@ -246,13 +272,18 @@ def test_killed_mid_restore_shows_pg_restore_still_running_then_its_result(pg_da
     # console's pipe, so its next line ends it part-way, which is what resume must now say.
     ended = json.loads(pmb(config, "resume", "--json").stdout)
     assert ended["state"] == "partial"
-    assert ended["finding"].startswith("the database does not hold the snapshot's row counts: the restore "
-                                       f"stopped part-way (public.items: snapshot has {ROWS} rows")
+    assert ended["finding"].startswith(
+        "the database does not hold the snapshot's row counts: the restore "
+        f"stopped part-way (public.items: snapshot has {ROWS} rows"
+    )
     assert ended["finish"] == f"restore {snapshot_id} again from the start"
     assert ended["go_back"].startswith("restore the safety snapshot ")
 
-    readings = [r for r in ctx.audit.records() if r.get("run_id") == doc["run_id"]
-                and r.get("outcome") == "interrupted"]
+    readings = [
+        r
+        for r in ctx.audit.records()
+        if r.get("run_id") == doc["run_id"] and r.get("outcome") == "interrupted"
+    ]
     assert [r["interrupted_state"] for r in readings] == ["still-running", "partial"]
 
     refused = pmb(config, "resume", "--finish", "--confirm", "prod")
@@ -265,7 +296,9 @@ def test_killed_mid_restore_shows_pg_restore_still_running_then_its_result(pg_da
     assert next(s for s in journal if s["id"] == "rollback-database")["state"] == "done"
 
 
-def test_dismissing_an_interrupted_action_is_recorded(haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path) -> None:
+def test_dismissing_an_interrupted_action_is_recorded(
+    haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path
+) -> None:
     config = _switch_config(haproxy, relay, tmp_path)
     _kill_mid_switch(haproxy, relay, config)
     dismissed = pmb(config, "resume", "--dismiss")
@@ -277,7 +310,9 @@ def test_dismissing_an_interrupted_action_is_recorded(haproxy: Haproxy, relay: H
     assert ctx.audit.last(lambda r: r.get("outcome") == "dismissed")["action"] == "switch"
 
 
-def test_with_haproxy_gone_resume_says_it_cannot_tell(haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path) -> None:
+def test_with_haproxy_gone_resume_says_it_cannot_tell(
+    haproxy: Haproxy, relay: HoldingRelay, tmp_path: Path
+) -> None:
     config = _switch_config(haproxy, relay, tmp_path)
     _kill_mid_switch(haproxy, relay, config)
     haproxy.stop()
@@ -303,8 +338,9 @@ def green_instance(tmp_path: Path) -> Iterator[Instance]:
     server.close()
 
 
-def test_killed_mid_deploy_the_command_carries_on_and_resume_reads_its_result(green_instance: Instance,
-                                                                              tmp_path: Path) -> None:
+def test_killed_mid_deploy_the_command_carries_on_and_resume_reads_its_result(
+    green_instance: Instance, tmp_path: Path
+) -> None:
     """The deploy command sleeps between its two halves; the console is killed in between."""
     release = tmp_path / "release-now"
     deploy = _py(
@@ -312,13 +348,18 @@ def test_killed_mid_deploy_the_command_carries_on_and_resume_reads_its_result(gr
         "print('applying deployment/pmbuddy-green', flush=True)\n"
         f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n"
         f"pathlib.Path({str(green_instance.version_file)!r}).write_text('v1.1.0')\n"
-        "print('deployment/pmbuddy-green rolled out', flush=True)")
+        "print('deployment/pmbuddy-green rolled out', flush=True)"
+    )
     config = write_config(tmp_path, green_instance, deploy=deploy)
-    proc = start_pmb(config, "deploy", "--yes", "--force", "--reason", "provisioned by the platform team")
+    proc = start_pmb(
+        config, "deploy", "--yes", "--force", "--reason", "provisioned by the platform team"
+    )
     try:
         log_dir = tmp_path / "state" / "commands"
-        wait_for(lambda: any("applying" in p.read_text() for p in log_dir.glob("*-deploy.log")),
-                 "the deploy command to start")
+        wait_for(
+            lambda: any("applying" in p.read_text() for p in log_dir.glob("*-deploy.log")),
+            "the deploy command to start",
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
@@ -331,9 +372,13 @@ def test_killed_mid_deploy_the_command_carries_on_and_resume_reads_its_result(gr
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    wait_for(lambda: green_instance.version_file.read_text() == "v1.1.0", "the command to deploy v1.1.0")
-    wait_for(lambda: json.loads(pmb(config, "resume", "--json").stdout)["state"] != "still-running",
-             "the command to end")
+    wait_for(
+        lambda: green_instance.version_file.read_text() == "v1.1.0", "the command to deploy v1.1.0"
+    )
+    wait_for(
+        lambda: json.loads(pmb(config, "resume", "--json").stdout)["state"] != "still-running",
+        "the command to end",
+    )
 
     ended = json.loads(pmb(config, "resume", "--json").stdout)
     assert ended["state"] == "finished"
@@ -341,7 +386,9 @@ def test_killed_mid_deploy_the_command_carries_on_and_resume_reads_its_result(gr
     assert "green-1 answers and reports v1.1.0 (/healthz release.version)" in ended["finding"]
     journal = json.loads(pmb(config, "journal", "--json").stdout)
     deploy_step = next(s for s in journal if s["id"] == "deploy-green")
-    assert deploy_step["state"] == "done" and deploy_step["evidence"].startswith("interrupted: read back as finished")
+    assert deploy_step["state"] == "done" and deploy_step["evidence"].startswith(
+        "interrupted: read back as finished"
+    )
     assert pmb(config, "resume", "--dismiss").returncode == 0
     assert pmb(config, "resume").stdout == "nothing was interrupted: no action is in flight\n"
     assert not (tmp_path / "state" / "commands" / "running.json").exists()

@@ -31,13 +31,16 @@ def _seed(db: PgDatabase) -> None:
 
 
 def _write(db: PgDatabase) -> None:
-    db.execute("INSERT INTO items (id, name) SELECT g, 'new ' || g FROM generate_series(1001, 1030::int) g")
+    db.execute(
+        "INSERT INTO items (id, name) SELECT g, 'new ' || g FROM generate_series(1001, 1030::int) g"
+    )
     db.execute("UPDATE items SET name = 'renamed' WHERE id <= 10")
     db.execute("DELETE FROM items WHERE id BETWEEN 500 AND 504")
 
 
-def test_a_breaking_migration_calls_for_a_restore_and_the_loss_is_counted(pg_database: PgDatabase, pg_config,
-                                                                          tmp_path: Path) -> None:
+def test_a_breaking_migration_calls_for_a_restore_and_the_loss_is_counted(
+    pg_database: PgDatabase, pg_config, tmp_path: Path
+) -> None:
     _seed(pg_database)
     migrations = tmp_path / "migrations"
     migrations.mkdir()
@@ -46,31 +49,45 @@ def test_a_breaking_migration_calls_for_a_restore_and_the_loss_is_counted(pg_dat
     ctx = bootstrap(load_config(config))
     snapshot = ctx.runner.run(SnapshotAction("before v1.1.0"), Confirmation.yes())
     assert snapshot.status == "succeeded", snapshot.message
-    migrated = ctx.runner.run(MigrateAction(), Confirmation.yes(), force=True, reason="note is unused")
+    migrated = ctx.runner.run(
+        MigrateAction(), Confirmation.yes(), force=True, reason="note is unused"
+    )
     assert migrated.status == "succeeded", migrated.message
     _write(pg_database)
 
     found = assess(ctx)
     assert found.restore_needed == "yes"
-    assert found.migrations.answer.startswith("no: 1 change(s) break the old version (0001_drop_note.sql:1")
+    assert found.migrations.answer.startswith(
+        "no: 1 change(s) break the old version (0001_drop_note.sql:1"
+    )
     assert found.snapshot_id == snapshot.result["snapshot_id"]
     assert found.snapshot.answer.startswith(f"{found.snapshot_id} 'before v1.1.0', taken ")
     tables = found.loss.data["tables"]
     assert tables.pop("public.items") == [30, 10, 5]
     assert [sum(t) for t in tables.values()] == [1]  # migrate's own record of the applied file
-    assert found.loss.answer.startswith("about 46 row writes since the snapshot: 31 inserted, 10 updated, 5 deleted"
-                                        " (most in public.items: 45;")
+    assert found.loss.answer.startswith(
+        "about 46 row writes since the snapshot: 31 inserted, 10 updated, 5 deleted"
+        " (most in public.items: 45;"
+    )
     assert found.drill.answer.startswith("unknown: no passed restore drill is recorded")
 
-    proc = subprocess.run([sys.executable, "-m", "pmb_console", "--config", str(config), "assess"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(config), "assess"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "=> a restore is needed" in proc.stdout
-    assert (f"restore: restore {found.snapshot_id} (pmb-console restore {found.snapshot_id} --confirm test); "
-            "it would lose about 46 row writes") in proc.stdout
+    assert (
+        f"restore: restore {found.snapshot_id} (pmb-console restore {found.snapshot_id} --confirm test); "
+        "it would lose about 46 row writes"
+    ) in proc.stdout
 
 
-def test_without_a_recorded_lint_compatibility_is_unknown(pg_database: PgDatabase, pg_config) -> None:
+def test_without_a_recorded_lint_compatibility_is_unknown(
+    pg_database: PgDatabase, pg_config
+) -> None:
     _seed(pg_database)
     ctx = bootstrap(load_config(pg_config(RELEASE)))
     found = assess(ctx)
@@ -80,7 +97,9 @@ def test_without_a_recorded_lint_compatibility_is_unknown(pg_database: PgDatabas
     assert found.restore_words("test") == "no pre-deployment snapshot to restore"
 
 
-def test_a_snapshot_without_counters_falls_back_to_row_counts(pg_database: PgDatabase, pg_config) -> None:
+def test_a_snapshot_without_counters_falls_back_to_row_counts(
+    pg_database: PgDatabase, pg_config
+) -> None:
     _seed(pg_database)
     ctx = bootstrap(load_config(pg_config(RELEASE)))
     ctx.snapshots.create("taken outside the console's runner")  # no write counters recorded
@@ -91,21 +110,30 @@ def test_a_snapshot_without_counters_falls_back_to_row_counts(pg_database: PgDat
     assert "updates cannot be seen this way" in loss.answer
 
 
-def test_the_last_drill_says_how_long_a_restore_takes(pg_database: PgDatabase, pg_server, pg_config,
-                                                     monkeypatch) -> None:
+def test_the_last_drill_says_how_long_a_restore_takes(
+    pg_database: PgDatabase, pg_server, pg_config, monkeypatch
+) -> None:
     _seed(pg_database)
     name = f"pmb_drill_{uuid.uuid4().hex[:10]}"
     with pg_server.admin() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         monkeypatch.setenv("PMB_TEST_DRILL_URL", PgDatabase(pg_server, name).url)
-        ctx = bootstrap(load_config(pg_config(RELEASE + '\n[database.drill]\ntarget_dsn_env = "PMB_TEST_DRILL_URL"\n')))
+        ctx = bootstrap(
+            load_config(
+                pg_config(RELEASE + '\n[database.drill]\ntarget_dsn_env = "PMB_TEST_DRILL_URL"\n')
+            )
+        )
         assert ctx.runner.run(SnapshotAction("nightly"), Confirmation.yes()).status == "succeeded"
         drilled = ctx.runner.run(DrillAction(None), Confirmation.yes())
         assert drilled.status == "succeeded", drilled.message
     finally:
         with pg_server.admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
     drill = assess(ctx).drill
-    assert drill.known and "the whole drill took" in drill.answer and ", pg_restore " in drill.answer
+    assert (
+        drill.known and "the whole drill took" in drill.answer and ", pg_restore " in drill.answer
+    )
     assert drill.data["duration_s"] > 0

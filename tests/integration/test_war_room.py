@@ -32,9 +32,13 @@ def war_room(haproxy, pg_database, tmp_path, monkeypatch):
 
 
 def cli(config, *args, env=None):
-    return subprocess.Popen([sys.executable, "-m", "pmb_console", *args, "--config", config],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "pmb_console", *args, "--config", config],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_two_consoles_racing_the_same_switch_never_both_proceed(war_room, haproxy, pg_database):
@@ -69,12 +73,16 @@ def test_two_consoles_racing_the_same_switch_never_both_proceed(war_room, haprox
 
 def test_tampering_with_a_row_is_named_by_verify(war_room, pg_database):
     for who in ("alice", "bob", "alice"):
-        assert cli(war_room[who], "switch", "--to", "green" if who == "bob" else "blue", "--yes").wait(60) in (0,)
+        assert cli(
+            war_room[who], "switch", "--to", "green" if who == "bob" else "blue", "--yes"
+        ).wait(60) in (0,)
     p = cli(war_room["alice"], "audit", "--verify")
     assert p.wait(60) == 0 and "intact" in p.communicate()[0]
     seq = pg_database.scalar("SELECT seq FROM pmb_audit ORDER BY seq OFFSET 2 LIMIT 1")
-    pg_database.execute("UPDATE pmb_audit SET record = jsonb_set(record, '{operator}', '\"mallory\"') WHERE seq = %s",
-                        (seq,))
+    pg_database.execute(
+        "UPDATE pmb_audit SET record = jsonb_set(record, '{operator}', '\"mallory\"') WHERE seq = %s",
+        (seq,),
+    )
     p = cli(war_room["bob"], "audit", "--verify")
     out = p.communicate()[0]
     assert p.returncode == 1 and f"row {seq}" in out and "edited" in out
@@ -119,12 +127,18 @@ def test_an_unreachable_shared_database_refuses_changes_and_leaves_traffic(war_r
     assert haproxy.requests(4) == {"blue": 4}
 
 
-def test_the_feed_hears_another_console_within_a_second_and_survives_a_lost_connection(war_room, pg_database):
+def test_the_feed_hears_another_console_within_a_second_and_survives_a_lost_connection(
+    war_room, pg_database
+):
     heard, status = [], []
     got = threading.Event()
     log = PgAuditLog(pg_database.url)
-    feed = AuditFeed(log, lambda recs: (heard.extend(recs), got.set()), lambda ok, msg: status.append((ok, msg)),
-                     max_backoff=1.0)
+    feed = AuditFeed(
+        log,
+        lambda recs: (heard.extend(recs), got.set()),
+        lambda ok, msg: status.append((ok, msg)),
+        max_backoff=1.0,
+    )
     feed.start()
     try:
         deadline = time.monotonic() + 10
@@ -140,8 +154,10 @@ def test_the_feed_hears_another_console_within_a_second_and_survives_a_lost_conn
 
         # The database drops every connection (a failover, a restart).
         got.clear()
-        pg_database.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        pg_database.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         deadline = time.monotonic() + 10
         while not any(not ok for ok, _ in status) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -22,14 +22,27 @@ async def test_backups_screen_shows_the_policy_and_drills_and_prunes_through_the
     backups = tmp_path / "backups"
     backups.mkdir()
     now = datetime.now(UTC)
-    ids = {label: write_snapshot(backups, now - timedelta(hours=h), label) for label, h in AGES_H.items()}
+    ids = {
+        label: write_snapshot(backups, now - timedelta(hours=h), label)
+        for label, h in AGES_H.items()
+    }
     state = tmp_path / "state"
     state.mkdir()
-    (state / "drills.jsonl").write_text(json.dumps({
-        "time": "2026-11-20T03:00:00+00:00", "snapshot_id": ids["week"], "ok": True, "duration_s": 42.5,
-        "phases": [{"name": "restore", "ok": True, "duration_s": 40.0, "detail": ""}],
-    }) + "\n")
-    services = console_services(extra=f'[database]\nprovider = "pg_dump"\n[database.pg_dump]\nbackup_dir = "{backups}"\n')
+    (state / "drills.jsonl").write_text(
+        json.dumps(
+            {
+                "time": "2026-11-20T03:00:00+00:00",
+                "snapshot_id": ids["week"],
+                "ok": True,
+                "duration_s": 42.5,
+                "phases": [{"name": "restore", "ok": True, "duration_s": 40.0, "detail": ""}],
+            }
+        )
+        + "\n"
+    )
+    services = console_services(
+        extra=f'[database]\nprovider = "pg_dump"\n[database.pg_dump]\nbackup_dir = "{backups}"\n'
+    )
     app = PmbConsoleApp(services, clock=fixed_clock)
     async with app.run_test(size=(160, 45)) as pilot:
         await until(pilot, lambda: "LIVE" in screen_text(app), what="the dashboard")
@@ -44,10 +57,17 @@ async def test_backups_screen_shows_the_policy_and_drills_and_prunes_through_the
         assert "42.5 s" in text and "pass" in text  # the drill, with how long it took
 
         await pilot.press("X")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the prune confirmation")
+        await until(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the prune confirmation"
+        )
         await pilot.pause(0.35)  # past the arming delay
         await pilot.press("tab", "enter")
-        await until(pilot, lambda: not (backups / f"{ids['old-35d']}.dump").exists(), what="the prune")
+        await until(
+            pilot, lambda: not (backups / f"{ids['old-35d']}.dump").exists(), what="the prune"
+        )
     left = {p.stem for p in backups.glob("*.json")}
     assert left == {ids["fresh"], ids["week"]}
-    assert [r["outcome"] for r in services.audit.records() if r["action"] == "prune"] == ["started", "succeeded"]
+    assert [r["outcome"] for r in services.audit.records() if r["action"] == "prune"] == [
+        "started",
+        "succeeded",
+    ]

@@ -200,8 +200,11 @@ async def test_rollback_returns_traffic_to_the_previous_color(console_services, 
         assert "state read back" in outcome
         await pilot.press("enter")
         # RUNBOOK §3 step 2 follows the rollback: the database assessment, closed to go on.
-        await until(pilot, lambda: "Database after the rollback" in screen_text(app),
-                    what="the database assessment")
+        await until(
+            pilot,
+            lambda: "Database after the rollback" in screen_text(app),
+            what="the database assessment",
+        )
         await pilot.press("escape")
         await wait_live(pilot, "LIVE BLUE 100% · green 0%")
         await until(pilot, lambda: "rollback succeeded" in screen_text(app), what="the audit feed")

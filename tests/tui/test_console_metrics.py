@@ -18,8 +18,11 @@ async def test_a_color_whose_instances_all_fail_to_answer_says_so(haproxy, tmp_p
     app = PmbConsoleApp(services, clock=fixed_clock)
     try:
         async with app.run_test(size=(160, 45)) as pilot:
-            await until(pilot, lambda: "none of its 1 instance answered" in screen_text(app),
-                        what="green's pane to say no instance answered")
+            await until(
+                pilot,
+                lambda: "none of its 1 instance answered" in screen_text(app),
+                what="green's pane to say no instance answered",
+            )
             text = screen_text(app)
             assert "metrics unavailable: none of its 1 instance answered" in text
             assert "DOWN" in text  # the instance row is greyed with its error

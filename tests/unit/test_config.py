@@ -47,7 +47,12 @@ provider = "f5"
 timeout = -1
 """
     found = {p.key: p for p in problems_of(text)}
-    assert set(found) == {"console.read_only", "console.opertor", "traffic.provider", "traffic.haproxy.timeout"}
+    assert set(found) == {
+        "console.read_only",
+        "console.opertor",
+        "traffic.provider",
+        "traffic.haproxy.timeout",
+    }
     assert found["console.read_only"].line == 3
     assert found["console.opertor"].line == 4 and "unknown key" in found["console.opertor"].expected
     assert found["traffic.provider"].line == 7 and "'f5'" in found["traffic.provider"].found
@@ -89,7 +94,7 @@ def test_state_dir_expands_home(monkeypatch, tmp_path):
 
 def test_config_check_exits_2_naming_every_problem(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[console]\nread_only = 3\n[metrics]\nintervall = 2\n')
+    bad.write_text("[console]\nread_only = 3\n[metrics]\nintervall = 2\n")
     assert main(["config-check", "--config", str(bad)]) == 2
     said = capsys.readouterr().err
     assert f"{bad}:2: console.read_only" in said

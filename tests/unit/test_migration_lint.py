@@ -203,7 +203,10 @@ def test_the_record_for_the_audit_and_the_rollback_assessment(tmp_path):
     assert doc["release"] == "v1.2.0" and doc["rollback"] == ROLLBACK_NEEDS_RESTORE
     assert doc["counts"][BREAKS] == 7
     records = [
-        {"action": "migration-lint", "lint": {"release": "v1.1.0", "rollback": ROLLBACK_BY_TRAFFIC}},
+        {
+            "action": "migration-lint",
+            "lint": {"release": "v1.1.0", "rollback": ROLLBACK_BY_TRAFFIC},
+        },
         {"action": "migrate", "plan": {"data": {"lint": doc}}},
         {"action": "switch", "plan": {"data": {}}},
     ]

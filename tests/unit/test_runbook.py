@@ -40,7 +40,9 @@ def test_a_new_release_has_every_step_pending(journal: ReleaseJournal) -> None:
 
 def test_steps_done_in_order_need_no_override(journal: ReleaseJournal) -> None:
     journal.mark("provision-green", DONE, "ana", "terraform applied")
-    entry = journal.mark("deploy-green", DONE, "ana", {"outcome": "succeeded", "message": "green runs v1.1.0"})
+    entry = journal.mark(
+        "deploy-green", DONE, "ana", {"outcome": "succeeded", "message": "green runs v1.1.0"}
+    )
     assert "out_of_order" not in entry
     views = build_view(journal.read())
     by_id = {v.id: v for v in views}
@@ -63,14 +65,23 @@ def test_a_step_out_of_order_with_a_reason_records_the_override(journal: Release
     view = {v.id: v for v in build_view(journal.read())}["run-migrations"]
     assert view.override == "no migrations in this release"
     text = format_runbook(build_view(journal.read()))
-    assert ("done out of order (provision-green, deploy-green not done then); "
-            "override: no migrations in this release") in text
+    assert (
+        "done out of order (provision-green, deploy-green not done then); "
+        "override: no migrations in this release"
+    ) in text
     assert journal.events()[-1]["override"] == "no migrations in this release"
 
 
-def test_an_action_that_jumped_the_order_without_an_override_says_so(journal: ReleaseJournal) -> None:
-    journal.mark("switch-traffic", DONE, "ana", {"outcome": "succeeded", "message": "switched"},
-                 allow_out_of_order=True)
+def test_an_action_that_jumped_the_order_without_an_override_says_so(
+    journal: ReleaseJournal,
+) -> None:
+    journal.mark(
+        "switch-traffic",
+        DONE,
+        "ana",
+        {"outcome": "succeeded", "message": "switched"},
+        allow_out_of_order=True,
+    )
     text = format_runbook(build_view(journal.read()))
     assert "test-green not done then); no override recorded" in text
 
@@ -88,7 +99,9 @@ def test_unknown_steps_and_states_are_usage_errors(journal: ReleaseJournal) -> N
         journal.mark("deploy-green", "finished", "ana")
 
 
-def test_the_checklist_results_and_the_running_action_show_in_the_view(journal: ReleaseJournal) -> None:
+def test_the_checklist_results_and_the_running_action_show_in_the_view(
+    journal: ReleaseJournal,
+) -> None:
     checks = [
         CheckResult("reviewed", "Changes reviewed", "pass", "#12 approved by bo"),
         CheckResult("ci-green", "CI", "fail", "build pending"),
@@ -110,7 +123,9 @@ def test_a_damaged_journal_file_is_an_error_in_words(journal: ReleaseJournal) ->
 
 
 def test_the_release_color_is_the_one_configured_with_its_version() -> None:
-    cfg = Config.model_validate({"release": {"version": "v2"}, "colors": {"blue": {"version": "v2"}}})
+    cfg = Config.model_validate(
+        {"release": {"version": "v2"}, "colors": {"blue": {"version": "v2"}}}
+    )
     assert new_color(cfg) == "blue"
     assert new_color(Config()) == "green"
 
@@ -119,8 +134,16 @@ def test_the_release_color_is_the_one_configured_with_its_version() -> None:
 
 
 def _window(**extra) -> dict:
-    return {"color": "green", "started_at": 1000.0, "ends_at": 1000.0 + 3600, "minutes": 60,
-            "breaches": [], "polls": 0, "ended": None, **extra}
+    return {
+        "color": "green",
+        "started_at": 1000.0,
+        "ends_at": 1000.0 + 3600,
+        "minutes": 60,
+        "breaches": [],
+        "polls": 0,
+        "ended": None,
+        **extra,
+    }
 
 
 def test_window_counts_down_then_passes_only_if_someone_watched() -> None:
@@ -134,10 +157,13 @@ def test_window_counts_down_then_passes_only_if_someone_watched() -> None:
 
 
 def test_a_breach_or_a_rollback_means_the_window_did_not_pass() -> None:
-    breached = window_status(_window(polls=5, breaches=[{"at": 1200.0, "words": "green p95 900 ms > 500 ms"}]),
-                             9000.0)
+    breached = window_status(
+        _window(polls=5, breaches=[{"at": 1200.0, "words": "green p95 900 ms > 500 ms"}]), 9000.0
+    )
     assert breached.state == "breached" and "green p95 900 ms > 500 ms" in breached.detail
-    ended = window_status(_window(polls=5, ended={"at": 1300.0, "why": "traffic rolled back"}), 9000.0)
+    ended = window_status(
+        _window(polls=5, ended={"at": 1300.0, "why": "traffic rolled back"}), 9000.0
+    )
     assert ended.state == "ended" and not ended.passed
 
 
@@ -162,7 +188,9 @@ def test_a_gap_in_the_figures_neither_hides_nor_makes_a_breach() -> None:
     assert detector.observe(_cm(p95=800)) == []
     assert detector.observe(_cm()) == []  # no figure this poll
     [breach] = detector.observe(_cm(p95=900))
-    assert breach.metric == P95 and breach.words == "green p95 900 ms > 500 ms for 2 consecutive polls"
+    assert (
+        breach.metric == P95 and breach.words == "green p95 900 ms > 500 ms for 2 consecutive polls"
+    )
 
 
 # --- reading versions and commands ---------------------------------------------------------
@@ -179,14 +207,22 @@ def test_versions_are_read_from_json_or_a_metric_label() -> None:
 
 def test_commands_get_the_color_and_version_filled_in() -> None:
     assert expand(["kubectl", "apply", "-f", "{color}.yaml", "--v={version}"], "green", "v2") == [
-        "kubectl", "apply", "-f", "green.yaml", "--v=v2"]
+        "kubectl",
+        "apply",
+        "-f",
+        "green.yaml",
+        "--v=v2",
+    ]
 
 
 def test_the_loss_estimate_adds_the_counters_since_the_snapshot() -> None:
-    part = _loss_from_counters("loss", {"public.items": [10, 2, 0]},
-                               {"public.items": [15, 5, 1], "public.new": [4, 0, 0]})
+    part = _loss_from_counters(
+        "loss", {"public.items": [10, 2, 0]}, {"public.items": [15, 5, 1], "public.new": [4, 0, 0]}
+    )
     assert part.data["inserted"] == 9 and part.data["updated"] == 3 and part.data["deleted"] == 1
-    assert part.answer.startswith("about 13 row writes since the snapshot: 9 inserted, 3 updated, 1 deleted")
+    assert part.answer.startswith(
+        "about 13 row writes since the snapshot: 9 inserted, 3 updated, 1 deleted"
+    )
 
 
 def test_counters_that_went_down_are_said_to_be_reset() -> None:
@@ -195,5 +231,12 @@ def test_counters_that_went_down_are_said_to_be_reset() -> None:
 
 
 def test_deploy_order_is_the_runbook_section_2() -> None:
-    assert DEPLOY_ORDER == ("provision-green", "deploy-green", "run-migrations", "test-green",
-                            "switch-traffic", "monitor", "decommission-blue")
+    assert DEPLOY_ORDER == (
+        "provision-green",
+        "deploy-green",
+        "run-migrations",
+        "test-green",
+        "switch-traffic",
+        "monitor",
+        "decommission-blue",
+    )

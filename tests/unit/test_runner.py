@@ -21,20 +21,34 @@ class SetValue(Action):
     name = "set-value"
     title = "Set the value"
 
-    def __init__(self, path: Path, value: str, *, healthy=True, fail=None, tamper=None, destructive=False):
-        self.path, self.value, self.healthy, self.fail, self.tamper = path, value, healthy, fail, tamper
+    def __init__(
+        self, path: Path, value: str, *, healthy=True, fail=None, tamper=None, destructive=False
+    ):
+        self.path, self.value, self.healthy, self.fail, self.tamper = (
+            path,
+            value,
+            healthy,
+            fail,
+            tamper,
+        )
         self.destructive = destructive
 
     def params(self):
         return {"value": self.value}
 
     def guards(self, ctx):
-        return [GuardResult("target healthy", self.healthy, "answers" if self.healthy else "HTTP 503")]
+        return [
+            GuardResult("target healthy", self.healthy, "answers" if self.healthy else "HTTP 503")
+        ]
 
     def plan(self, ctx):
         before = self.path.read_text() if self.path.exists() else ""
-        return Plan(f"value {before!r} -> {self.value!r}", (f"write {self.value} over {before}",),
-                    {"before": before, "after": self.value}, nothing_to_do=before == self.value)
+        return Plan(
+            f"value {before!r} -> {self.value!r}",
+            (f"write {self.value} over {before}",),
+            {"before": before, "after": self.value},
+            nothing_to_do=before == self.value,
+        )
 
     def execute(self, ctx, plan, progress):
         progress("writing", 0.5)
@@ -53,8 +67,15 @@ class SetValue(Action):
 
 @pytest.fixture
 def ctx(tmp_path):
-    cfg = Config.model_validate({"console": {"state_dir": str(tmp_path / "state"), "operator": "alice",
-                                             "environment": "staging"}})
+    cfg = Config.model_validate(
+        {
+            "console": {
+                "state_dir": str(tmp_path / "state"),
+                "operator": "alice",
+                "environment": "staging",
+            }
+        }
+    )
     return bootstrap(cfg)
 
 
@@ -71,7 +92,9 @@ def audit(ctx):
 
 def test_confirmed_action_runs_verifies_and_is_audited(ctx, target):
     seen = []
-    out = ctx.runner.run(SetValue(target, "green"), Confirmation.yes(), progress=lambda m, f: seen.append(m))
+    out = ctx.runner.run(
+        SetValue(target, "green"), Confirmation.yes(), progress=lambda m, f: seen.append(m)
+    )
     assert out.status == "succeeded" and out.exit_code == 0
     assert target.read_text() == "green"
     assert "writing" in seen
@@ -98,8 +121,12 @@ def test_force_needs_a_reason(ctx, target):
 
 
 def test_override_with_reason_is_recorded(ctx, target):
-    out = ctx.runner.run(SetValue(target, "green", healthy=False), Confirmation.yes(), force=True,
-                         reason="health endpoint is known broken")
+    out = ctx.runner.run(
+        SetValue(target, "green", healthy=False),
+        Confirmation.yes(),
+        force=True,
+        reason="health endpoint is known broken",
+    )
     assert out.status == "succeeded"
     done = audit(ctx)[-1]
     assert done["override"]["reason"] == "health endpoint is known broken"
@@ -107,7 +134,11 @@ def test_override_with_reason_is_recorded(ctx, target):
 
 
 def test_read_only_refuses_with_5(ctx, target):
-    ro = bootstrap(ctx.config.model_copy(update={"console": ctx.config.console.model_copy(update={"read_only": True})}))
+    ro = bootstrap(
+        ctx.config.model_copy(
+            update={"console": ctx.config.console.model_copy(update={"read_only": True})}
+        )
+    )
     out = ro.runner.run(SetValue(target, "green"), Confirmation.yes())
     assert out.status == "read-only" and out.exit_code == 5
     assert target.read_text() == "blue"
@@ -119,7 +150,9 @@ def test_not_confirmed_changes_nothing(ctx, target):
 
 
 def test_destructive_action_needs_the_environment_name(ctx, target):
-    wrong = ctx.runner.run(SetValue(target, "green", destructive=True), Confirmation.yes("production"))
+    wrong = ctx.runner.run(
+        SetValue(target, "green", destructive=True), Confirmation.yes("production")
+    )
     assert wrong.exit_code == 3 and "staging" in wrong.hint and target.read_text() == "blue"
     right = ctx.runner.run(SetValue(target, "green", destructive=True), Confirmation.yes("staging"))
     assert right.status == "succeeded" and target.read_text() == "green"
@@ -145,7 +178,9 @@ def _hold_lock(state_dir, ready, release):
 
 def test_lock_held_by_another_console_refuses_with_4_naming_the_holder(ctx, target):
     ready, release = multiprocessing.Event(), multiprocessing.Event()
-    other = multiprocessing.Process(target=_hold_lock, args=(ctx.config.console.state_dir, ready, release))
+    other = multiprocessing.Process(
+        target=_hold_lock, args=(ctx.config.console.state_dir, ready, release)
+    )
     other.start()
     try:
         assert ready.wait(10)
@@ -161,8 +196,10 @@ def test_lock_held_by_another_console_refuses_with_4_naming_the_holder(ctx, targ
 
 
 def test_provider_failure_is_recorded_with_the_state_read_back(ctx, target):
-    out = ctx.runner.run(SetValue(target, "green", fail=ProviderError("socket refused", "start haproxy")),
-                         Confirmation.yes())
+    out = ctx.runner.run(
+        SetValue(target, "green", fail=ProviderError("socket refused", "start haproxy")),
+        Confirmation.yes(),
+    )
     assert out.status == "failed" and out.exit_code == 1 and out.hint == "start haproxy"
     done = audit(ctx)[-1]
     assert done["outcome"] == "failed" and done["state"] == {"value": "blue"}
@@ -183,7 +220,9 @@ def test_ctrl_c_during_execute_is_recorded_as_interrupted(ctx, target):
 
 
 def test_an_unexpected_error_is_recorded_not_raised(ctx, target):
-    out = ctx.runner.run(SetValue(target, "green", fail=ZeroDivisionError("boom")), Confirmation.yes())
+    out = ctx.runner.run(
+        SetValue(target, "green", fail=ZeroDivisionError("boom")), Confirmation.yes()
+    )
     assert out.status == "failed" and "ZeroDivisionError" in out.message
 
 
@@ -237,11 +276,15 @@ def test_a_non_exclusive_action_runs_while_another_console_holds_the_lock(ctx, t
         exclusive = False
 
     ready, release = multiprocessing.Event(), multiprocessing.Event()
-    other = multiprocessing.Process(target=_hold_lock, args=(ctx.config.console.state_dir, ready, release))
+    other = multiprocessing.Process(
+        target=_hold_lock, args=(ctx.config.console.state_dir, ready, release)
+    )
     other.start()
     try:
         assert ready.wait(10)
-        assert ctx.runner.run(ScratchWork(target, "green"), Confirmation.yes()).status == "succeeded"
+        assert (
+            ctx.runner.run(ScratchWork(target, "green"), Confirmation.yes()).status == "succeeded"
+        )
         assert ctx.runner.run(SetValue(target, "blue"), Confirmation.yes()).status == "locked"
     finally:
         release.set()

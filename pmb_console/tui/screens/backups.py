@@ -46,12 +46,16 @@ def drills_table(records: list[dict[str, Any]]) -> Table | Text:
         table.add_column(name, no_wrap=True)
     for r in records[-DRILLS_SHOWN:][::-1]:
         failed = next((p for p in r.get("phases", []) if not p.get("ok")), None)
-        result = Text("pass") if r.get("ok") else Text(
-            f"FAIL at {failed['name'] if failed else '?'}", style="bold reverse"
+        result = (
+            Text("pass")
+            if r.get("ok")
+            else Text(f"FAIL at {failed['name'] if failed else '?'}", style="bold reverse")
         )
         table.add_row(
-            str(r.get("time", ""))[:19], str(r.get("snapshot_id", "?")),
-            f"{float(r.get('duration_s', 0)):.1f} s", result,
+            str(r.get("time", ""))[:19],
+            str(r.get("snapshot_id", "?")),
+            f"{float(r.get('duration_s', 0)):.1f} s",
+            result,
         )
     return table
 
@@ -99,15 +103,18 @@ class BackupsScreen(ModalScreen[bool]):
                 # The drills before the day-by-day rows: the window is the long part.
                 yield Static("Restore drills", classes="picker-title")
                 yield Static(drills_table(self.drills), id="backups-drills")
-                yield Static(f"Day by day, the last {p.retention_days} days", classes="picker-title")
+                yield Static(
+                    f"Day by day, the last {p.retention_days} days", classes="picker-title"
+                )
                 yield Static(policy_table(p), id="backups-days")
             with Horizontal(id="backups-buttons"):
                 yield Button("Close", id="close", variant="primary")
                 yield Button(
                     "Prune expired… (X)", id="prune", variant="error", disabled=not p.expired
                 )
-            yield Static("X: delete the expired snapshots (confirmed) · escape: close",
-                         classes="picker-hint")
+            yield Static(
+                "X: delete the expired snapshots (confirmed) · escape: close", classes="picker-hint"
+            )
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()

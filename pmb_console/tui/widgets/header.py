@@ -169,8 +169,8 @@ class ConsoleHeader(Vertical):
         if self.traffic_fault or state is None:
             big.update(big_text("NONE") if state is None and not self.traffic_fault else "")
             big.add_class("-unknown")
-            words = self.traffic_fault or "reading the load balancer…"
-            small.update(Text(f"TRAFFIC UNKNOWN: {words}" if self.traffic_fault else words))
+            said = self.traffic_fault or "reading the load balancer…"
+            small.update(Text(f"TRAFFIC UNKNOWN: {said}" if self.traffic_fault else said))
             return
         live = state.live
         label = {"split": "SPLIT", "none": "NONE"}.get(live, f"LIVE {live.upper()}")
