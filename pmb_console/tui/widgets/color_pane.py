@@ -100,6 +100,10 @@ class MetricRow(Horizontal):
         spark = self.query_one(Sparkline)
         if len(history) < 2:
             history = []  # one point would draw as a full bar: say nothing until there is a trend
+        else:
+            # Scaled from zero, not from the window's minimum: 42 → 43 req/s must not draw
+            # as a spike on a shared screen. The zero shares the first column, unseen.
+            history = [0.0, *history]
         if list(spark.data or []) != history:
             spark.data = history
 
