@@ -234,27 +234,9 @@ class ActionRunner:
             with self.ctx.lock.hold(holder) if action.exclusive else nullcontext():
                 return self._locked(action, preview, override, base, record, progress)
         except LockHeld as exc:
-            return record(
-                Outcome(
-                    action.name,
-                    "locked",
-                    exc.message,
-                    exc.hint,
-                    plan=preview.plan,
-                    guards=preview.guards,
-                )
-            )
+            return record(_from_error(action, "locked", exc, preview.plan, preview.guards))
         except PmbError as exc:
-            return record(
-                Outcome(
-                    action.name,
-                    "failed",
-                    exc.message,
-                    exc.hint,
-                    plan=preview.plan,
-                    guards=preview.guards,
-                )
-            )
+            return record(_from_error(action, "failed", exc, preview.plan, preview.guards))
 
     def _locked(self, action, preview, override, base, record, progress) -> Outcome:
         # Between the plan being shown and the lock being taken, another console may have
@@ -262,16 +244,7 @@ class ActionRunner:
         try:
             fresh = action.plan(self.ctx)
         except PmbError as exc:
-            return record(
-                Outcome(
-                    action.name,
-                    "failed",
-                    exc.message,
-                    exc.hint,
-                    plan=preview.plan,
-                    guards=preview.guards,
-                )
-            )
+            return record(_from_error(action, "failed", exc, preview.plan, preview.guards))
         if fresh.steps != preview.plan.steps or fresh.nothing_to_do != preview.plan.nothing_to_do:
             return record(
                 Outcome(
@@ -325,14 +298,7 @@ class ActionRunner:
                 result = action.execute(self.ctx, plan, progress)
             except PmbError as exc:
                 return record(
-                    Outcome(
-                        action.name,
-                        "failed",
-                        exc.message,
-                        exc.hint,
-                        plan=plan,
-                        guards=preview.guards,
-                    ),
+                    _from_error(action, "failed", exc, plan, preview.guards),
                     state=self._safe_read_back(action),
                     override=override,
                 )
@@ -423,6 +389,13 @@ class ActionRunner:
             except Exception:
                 pass  # a broken listener must never fail an action
         return rec
+
+
+def _from_error(
+    action: Action, status: str, exc: PmbError, plan: Plan | None, guards: list[GuardResult]
+) -> Outcome:
+    """The outcome of a foreseeable fault: its words and hint, with what had been decided."""
+    return Outcome(action.name, status, exc.message, exc.hint, plan=plan, guards=guards)
 
 
 def _host() -> str:
