@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -120,7 +121,21 @@ class PmbConsoleApp(App[int]):
     def on_mount(self) -> None:
         if self.services.config.keymap:
             self.set_keymap(dict(self.services.config.keymap))
+        self._exit_on_signals()
         self.call_after_refresh(self._after_first_frame)
+
+    def _exit_on_signals(self) -> None:
+        """SIGTERM, or SIGHUP when the SSH session drops: leave the way `q` does.
+
+        Handled by the event loop, not by an exception raised at an arbitrary point of
+        the main thread, so nothing is interrupted while it holds a lock.
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                return  # not the main thread (a test's app): the process's handlers stand
 
     def get_default_screen(self) -> MainScreen:
         # The main screen is the default one: the first frame is the dashboard, not a blank.
