@@ -8,6 +8,7 @@ event loop and comes back as a message.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import threading
@@ -133,9 +134,19 @@ class PmbConsoleApp(App[int]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
-                loop.add_signal_handler(sig, self.exit)
+                loop.add_signal_handler(sig, self._leave_on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 return  # not the main thread (a test's app): the process's handlers stand
+
+    def _leave_on_signal(self, sig: signal.Signals) -> None:
+        # After an SSH drop the terminal is gone, and Textual's shutdown can block for
+        # ever writing to it. Leave cleanly when that works, and for certain soon after:
+        # the audit log is fsynced, the kernel frees the locks, and the journal says what
+        # was in flight.
+        threading.Thread(
+            target=_exit_after, args=(EXIT_GRACE_S, 128 + sig), name="pmb-exit", daemon=True
+        ).start()
+        self.exit()
 
     def get_default_screen(self) -> MainScreen:
         # The main screen is the default one: the first frame is the dashboard, not a blank.
@@ -728,6 +739,15 @@ def _fault(part: str, exc: BaseException) -> Fault:
     if isinstance(exc, PmbError):
         return Fault(part, redact(exc.message), redact(exc.hint))
     return Fault(part, redact(f"{type(exc).__name__}: {exc}"))
+
+
+EXIT_GRACE_S = 5.0
+"""How long a signalled console may take to leave cleanly before it is ended outright."""
+
+
+def _exit_after(seconds: float, code: int) -> None:
+    time.sleep(seconds)
+    os._exit(code)
 
 
 def run_console(services: Services, *, demo: DemoControls | None = None) -> int:
