@@ -311,12 +311,8 @@ def _metric_version(ctx: Services, url: str) -> str | None:
 # --- provision and deploy ---------------------------------------------------------------
 
 
-class _CommandStep(Action):
-    """A runbook step carried out by a configured command, then read back."""
-
-    step_id = ""
-    command_key = ""
-    check_version = False
+class _ColorAction(Action):
+    """An action on one color: the color is checked when the action is built."""
 
     def __init__(self, color: str = "green") -> None:
         _check_color(color)
@@ -324,6 +320,14 @@ class _CommandStep(Action):
 
     def params(self) -> dict[str, Any]:
         return {"color": self.color}
+
+
+class _CommandStep(_ColorAction):
+    """A runbook step carried out by a configured command, then read back."""
+
+    step_id = ""
+    command_key = ""
+    check_version = False
 
     def _argv(self, ctx: Services) -> list[str]:
         argv = getattr(ctx.config.deploy, self.command_key)
@@ -405,19 +409,12 @@ class DeployAction(_CommandStep):
 # --- smoke tests ----------------------------------------------------------------------
 
 
-class SmokeAction(Action):
+class SmokeAction(_ColorAction):
     """The `[smoke]` checks against a color's base_url; each result shown and recorded."""
 
     name = "smoke"
     title = "smoke-test a color"
     mutating = False
-
-    def __init__(self, color: str = "green") -> None:
-        _check_color(color)
-        self.color = color
-
-    def params(self) -> dict[str, Any]:
-        return {"color": self.color}
 
     def guards(self, ctx: Services) -> list[GuardResult]:
         base = ctx.config.colors.of(self.color).base_url
@@ -517,7 +514,7 @@ def smoke_check(client: httpx.Client, base: str, check: dict[str, Any]) -> dict[
 # --- decommission ---------------------------------------------------------------------
 
 
-class DecommissionAction(Action):
+class DecommissionAction(_ColorAction):
     """Take the old color out once the new one has been watched through its window."""
 
     name = "decommission"
@@ -525,11 +522,7 @@ class DecommissionAction(Action):
     destructive = True
 
     def __init__(self, color: str = "blue") -> None:
-        _check_color(color)
-        self.color = color
-
-    def params(self) -> dict[str, Any]:
-        return {"color": self.color}
+        super().__init__(color)  # the old color is the one usually retired
 
     def guards(self, ctx: Services) -> list[GuardResult]:
         from pmb_console.journal import ReleaseJournal
