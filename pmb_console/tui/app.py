@@ -11,6 +11,8 @@ import asyncio
 import os
 import re
 import signal
+import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -128,25 +130,36 @@ class PmbConsoleApp(App[int]):
     def _exit_on_signals(self) -> None:
         """SIGTERM, or SIGHUP when the SSH session drops: leave the way `q` does.
 
-        Handled by the event loop, not by an exception raised at an arbitrary point of
-        the main thread, so nothing is interrupted while it holds a lock.
+        A plain handler, not the event loop's: after an SSH drop the loop itself can be
+        stuck writing to the dead terminal, and only a handler that runs in the signal's
+        own moment can still start the watchdog. It raises nothing, so nothing is
+        interrupted while it holds a lock; the exit is handed to the loop.
         """
+        if threading.current_thread() is not threading.main_thread():
+            return  # a test's app: the process's handlers stand
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, self._leave_on_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                return  # not the main thread (a test's app): the process's handlers stand
 
-    def _leave_on_signal(self, sig: signal.Signals) -> None:
-        # After an SSH drop the terminal is gone, and Textual's shutdown can block for
-        # ever writing to it. Leave cleanly when that works, and for certain soon after:
-        # the audit log is fsynced, the kernel frees the locks, and the journal says what
-        # was in flight.
-        threading.Thread(
-            target=_exit_after, args=(EXIT_GRACE_S, 128 + sig), name="pmb-exit", daemon=True
-        ).start()
-        self.exit()
+        def leave(signum: int, frame: Any) -> None:
+            threading.Thread(
+                target=_exit_after, args=(EXIT_GRACE_S, 128 + signum), name="pmb-exit", daemon=True
+            ).start()
+            try:
+                loop.call_soon_threadsafe(self.exit)
+            except RuntimeError:
+                pass  # the loop has already closed: the console is on its way out
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, leave)
+        # A signal may be taken by a thread while the main one is stuck writing to a
+        # terminal that is gone: watch the terminal itself too.
+        if sys.__stdin__ is not None and sys.__stdin__.isatty():
+            fd = sys.__stdin__.fileno()
+            threading.Thread(
+                target=_leave_when_terminal_gone,
+                args=(fd, lambda: leave(signal.SIGHUP, None)),
+                name="pmb-terminal-watch",
+                daemon=True,
+            ).start()
 
     def get_default_screen(self) -> MainScreen:
         # The main screen is the default one: the first frame is the dashboard, not a blank.
@@ -745,7 +758,20 @@ EXIT_GRACE_S = 5.0
 """How long a signalled console may take to leave cleanly before it is ended outright."""
 
 
+def _leave_when_terminal_gone(fd: int, leave: Callable[[], None]) -> None:
+    """Call `leave` once the terminal hangs up (an SSH drop): its attributes stop answering."""
+    while True:
+        time.sleep(1.0)
+        try:
+            termios.tcgetattr(fd)
+        except (termios.error, OSError):
+            leave()
+            return
+
+
 def _exit_after(seconds: float, code: int) -> None:
+    """End the process outright: the audit log is fsynced, the kernel frees the locks,
+    and the journal says what was in flight, so the next console can resume."""
     time.sleep(seconds)
     os._exit(code)
 
