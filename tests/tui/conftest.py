@@ -12,6 +12,7 @@ import pytest
 
 from pmb_console.bootstrap import Services, bootstrap
 from pmb_console.config import load_config
+from pmb_console.tui.screens.confirm import ConfirmScreen
 
 FIXED_NOW = datetime(2026, 11, 24, 21, 30, 0, tzinfo=UTC)
 
@@ -27,6 +28,7 @@ def console_toml(
     environment: str = "production",
     read_only: bool = False,
     log_file: Path | None = None,
+    health_timeout: float = 1.0,
     extra: str = "",
 ) -> str:
     """A config over a real HAProxy fixture (and optionally a log file and more tables)."""
@@ -52,7 +54,7 @@ state_dir = {json.dumps(str(state_dir))}
 version = "v1.1.0"
 
 [health]
-timeout = 1.0
+timeout = {health_timeout}
 
 [metrics]
 interval = 0.5
@@ -108,7 +110,25 @@ async def until(pilot, predicate: Callable[[], bool], within: float = 8.0, what:
         if predicate():
             return
         await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {within} s waiting for: {what or predicate}")
+    screen = pilot.app.screen
+    raise AssertionError(
+        f"timed out after {within} s waiting for: {what or predicate}\n"
+        f"on view: {type(screen).__name__}\n{screen_text(pilot.app)}"
+    )
+
+
+async def armed_confirmation(pilot) -> None:
+    """Wait until the confirmation is on view and past its arming delay.
+
+    A fixed pause is not enough on a loaded machine: the delay counts from the screen's
+    mount, which may come well after the test first sees the screen pushed.
+    """
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, ConfirmScreen) and app.screen.armed,
+        what="the confirmation, armed",
+    )
 
 
 def screen_text(app) -> str:

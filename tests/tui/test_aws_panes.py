@@ -19,7 +19,7 @@ from tests.fixtures.moto import (
     make_weighted_records,
     record_weights,
 )
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 pytestmark = pytest.mark.aws
 
@@ -82,7 +82,7 @@ async def test_alb_weights_and_target_health_on_the_way_to_a_switch(moto_aws, se
         text = screen_text(app)
         assert "green target group has healthy targets" in text
         assert "pmb-green: 3 healthy, 0 not healthy of" in text  # the line wraps before "3 targets"
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
         await until(
             pilot,

@@ -11,7 +11,7 @@ from pmb_console.tui.app import PmbConsoleApp
 from pmb_console.tui.screens.backups import BackupsScreen
 from pmb_console.tui.screens.confirm import ConfirmScreen
 from tests.integration.test_backup_policy import write_snapshot
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 AGES_H = {"fresh": 2, "week": 7 * 24, "old-31d": 31 * 24, "old-35d": 35 * 24}
 
@@ -60,7 +60,7 @@ async def test_backups_screen_shows_the_policy_and_drills_and_prunes_through_the
         await until(
             pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the prune confirmation"
         )
-        await pilot.pause(0.35)  # past the arming delay
+        await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
         await until(
             pilot, lambda: not (backups / f"{ids['old-35d']}.dump").exists(), what="the prune"

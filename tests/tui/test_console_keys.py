@@ -13,7 +13,7 @@ from pmb_console.tui.app import PmbConsoleApp
 from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 pytestmark = pytest.mark.haproxy
 
@@ -37,7 +37,7 @@ async def open_confirmation(pilot) -> ConfirmScreen:
 
 async def confirm(pilot) -> None:
     """Wait past the arming delay, move from Cancel to Confirm, press it."""
-    await pilot.pause(0.35)
+    await armed_confirmation(pilot)
     await pilot.press("tab", "enter")
 
 
@@ -103,7 +103,7 @@ async def test_switch_cancelled_changes_nothing(console_services, haproxy):
         await wait_live(pilot, "LIVE BLUE")
         await pilot.press("s", "enter")
         await open_confirmation(pilot)
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("enter")  # Cancel has the focus
         await until(
             pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen"
@@ -149,7 +149,7 @@ async def test_a_failing_guard_refuses_and_says_why(console_services, haproxy, c
         assert "✘ FAIL" in text and "HTTP 500" in text
         assert "REFUSED: a guard failed" in text
         assert screen.query_one("#confirm").disabled
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, RunProgressScreen)
@@ -282,10 +282,10 @@ async def test_smoke_test_runs_against_the_chosen_color(console_services, haprox
 
 
 async def test_quit_asks_first_while_an_action_runs(console_services, haproxy, color_servers):
-    color_servers[
-        "green"
-    ].health = "hang"  # the switch's health guard waits: an action is in flight
-    services = console_services()
+    # The switch's health guard waits on green (for longer than a loaded machine can take
+    # to deliver the next key): an action is in flight.
+    color_servers["green"].health = "hang"
+    services = console_services(health_timeout=20.0)
     app = PmbConsoleApp(services, clock=fixed_clock)
     async with app.run_test(size=SIZE) as pilot:
         await wait_live(pilot, "LIVE BLUE")

@@ -25,7 +25,7 @@ from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
 from tests.integration.test_monitor import MetricsInstance
-from tests.tui.conftest import console_toml, fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, console_toml, fixed_clock, screen_text, until
 
 pytestmark = pytest.mark.haproxy
 
@@ -87,7 +87,7 @@ async def test_a_breach_raises_the_banner_and_the_rollback_key_leads_to_the_asse
         await until(
             pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rollback confirmation"
         )
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
         await until(
             pilot,

@@ -16,7 +16,7 @@ from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
 from tests.fixtures.postgres import DSN_ENV
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 pytestmark = [pytest.mark.haproxy, pytest.mark.postgres]
 
@@ -50,7 +50,7 @@ async def restore_with(pilot, typed: str) -> str:
     await pilot.press("enter")
     await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
     assert "Type production to confirm" in screen_text(app)
-    await pilot.pause(0.35)
+    await armed_confirmation(pilot)
     await pilot.press("shift+tab", *typed, "enter")
     await until(
         pilot,

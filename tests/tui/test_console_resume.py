@@ -23,7 +23,7 @@ from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.resume import ResumeScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
 from tests.fixtures.haproxy import BACKEND
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 pytestmark = pytest.mark.haproxy
 
@@ -96,7 +96,7 @@ async def test_going_back_from_a_half_made_switch_restores_haproxys_weights(
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         assert screen is not app.screen
         assert "blue 50%, green 50% -> blue 100%, green 0%" in screen_text(app)
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
         await until(
             pilot,

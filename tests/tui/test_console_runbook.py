@@ -18,7 +18,7 @@ from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
 from pmb_console.tui.widgets.runbook_panel import RunbookPanel
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 pytestmark = pytest.mark.haproxy
 
@@ -37,7 +37,7 @@ def runbook_words(app: PmbConsoleApp) -> str:
 
 
 async def confirm(pilot) -> None:
-    await pilot.pause(0.35)  # past the arming delay
+    await armed_confirmation(pilot)
     await pilot.press("tab", "enter")
 
 

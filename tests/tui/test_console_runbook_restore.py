@@ -18,7 +18,7 @@ from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
 from tests.fixtures.postgres import DSN_ENV
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 pytestmark = [pytest.mark.haproxy, pytest.mark.postgres]
 
@@ -72,7 +72,7 @@ async def test_after_a_rollback_the_assessment_offers_the_restore_with_the_name_
         await until(pilot, lambda: "LIVE GREEN 100%" in screen_text(app), what="green live")
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
         assert "DONE AND VERIFIED" in await finished(pilot)
         await pilot.press("enter")
@@ -93,7 +93,7 @@ async def test_after_a_rollback_the_assessment_offers_the_restore_with_the_name_
         await pilot.press("R")  # the restore, through the same guarded confirmation
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         assert "Type production to confirm" in screen_text(app)
-        await pilot.pause(0.35)
+        await armed_confirmation(pilot)
         await pilot.press("shift+tab", *"production", "enter")
         assert "DONE AND VERIFIED" in await finished(pilot)
         await pilot.press("enter")

@@ -16,7 +16,7 @@ from pmb_console.demo.stack import DemoStack
 from pmb_console.tui.app import PmbConsoleApp
 from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
-from tests.tui.conftest import fixed_clock, screen_text, until
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 
 SIZE = (160, 45)
 RPS = re.compile(r"requests/s\s+([\d.]+)")
@@ -42,7 +42,7 @@ async def run_confirmed(pilot, key: str, choose: bool = False) -> str:
         await until(pilot, lambda: "all traffic to green" in screen_text(app), what="the chooser")
         await pilot.press("enter")
     await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
-    await pilot.pause(0.35)  # the confirm button arms after a moment
+    await armed_confirmation(pilot)
     await pilot.press("tab", "enter")
     await until(
         pilot,

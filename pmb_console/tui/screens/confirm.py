@@ -66,7 +66,13 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
         self.preview = preview
         self.destructive = destructive
         self.monotonic = monotonic
-        self.opened_at = monotonic()
+        self.opened_at: float | None = None  # set when the screen is on view
+
+    @property
+    def armed(self) -> bool:
+        """Whether a confirmation now would count (mounted, and past the arming delay)."""
+        opened_at = self.opened_at
+        return opened_at is not None and self.monotonic() - opened_at >= ARMING_DELAY_S
 
     def compose(self) -> ComposeResult:
         refused = bool(self.preview.failed)
@@ -117,7 +123,7 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
     def _confirm(self) -> None:
         if self.preview.failed:
             return
-        if self.monotonic() - self.opened_at < ARMING_DELAY_S:
+        if not self.armed:
             return  # a held or repeated key, not a decision
         typed = self.query_one("#confirm-typed", Input).value.strip() if self.destructive else ""
         self.dismiss(Confirmation.yes(typed))
