@@ -9,7 +9,7 @@ HASH   := $(shell sha1sum pyproject.toml | cut -c1-12)
 RUN_STAMP := $(VENV)/.run-$(HASH)
 DEV_STAMP := $(VENV)/.dev-$(HASH)
 
-.PHONY: run demo test test-fast check lint bench services clean
+.PHONY: run demo test test-fast check lint bench services bytecode clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,17 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	@rm -f $(VENV)/.run-* $(VENV)/.dev-*
 	@touch $(RUN_STAMP) $(DEV_STAMP)
 
-run: $(RUN_STAMP)
+# An editable install leaves the package's own modules uncompiled, and where
+# PYTHONDONTWRITEBYTECODE is set Python never caches them: every start would compile
+# them again (~30 ms of each CLI run and of the console's first frame). This writes the
+# .pyc files a regular install would have; it only recompiles what changed.
+bytecode:
+	@$(PY) -m compileall -q pmb_console
+
+run: $(RUN_STAMP) bytecode
 	$(VENV)/bin/pmb-console $(ARGS)
 
-demo: $(RUN_STAMP)
+demo: $(RUN_STAMP) bytecode
 	$(VENV)/bin/pmb-console demo $(ARGS)
 
 services:
@@ -47,7 +54,7 @@ lint: $(DEV_STAMP)
 
 check: lint test
 
-bench: $(DEV_STAMP) services
+bench: $(DEV_STAMP) services bytecode
 	@for b in switch_haproxy first_frame idle_bytes metrics_poll log_tail drill jira_migrate runbook_journal; do \
 		echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
 
