@@ -8,13 +8,10 @@ what the console reads from it is what a real instance in that trouble would say
 
 from __future__ import annotations
 
-import json
 import random
-import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,10 +25,10 @@ from prometheus_client import (
 
 from pmb_console.demo.applog import AppLog
 from pmb_console.demo.faults import FaultBoard
+from pmb_console.demo.http_server import DemoHTTPServer, DemoRequestHandler, send, send_json
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
 _FLAP_PERIOD_S = 3.0
-_IDLE_CONNECTION_S = 10.0
 
 _PROJECTS = [
     {"id": i, "key": key, "name": name}
@@ -41,59 +38,6 @@ _PROJECTS = [
     )
 ]
 _STATUSES = ("To Do", "In Progress", "In Review", "Done")
-
-
-class _Server(ThreadingHTTPServer):
-    """A threading server that can close its open keep-alive connections when it stops.
-
-    Handler threads are not daemons and `server_close` joins them, so once `close` returns
-    nothing of this server is left running.
-    """
-
-    daemon_threads = False
-    block_on_close = True
-
-    def __init__(self, port: int, instance: DemoInstance) -> None:
-        self.instance = instance
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request, client_address) -> None:  # type: ignore[override]
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:  # type: ignore[override]
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close(self) -> None:
-        self.shutdown()
-        with self._open_lock:
-            still_open = list(self._open)
-        for sock in still_open:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a handler waiting on a kept-alive client
-            except OSError:
-                pass
-        self.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = _IDLE_CONNECTION_S
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.instance.handle(self)
-
-    def do_POST(self) -> None:
-        self.server.instance.handle(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # the instance writes its own access log, in the app's format
 
 
 class DemoInstance:
@@ -118,7 +62,7 @@ class DemoInstance:
         """The instance-down fault takes the first instance of a color away."""
         self.port = 0
         self.started_at = time.time()
-        self._server: _Server | None = None
+        self._server: DemoHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lifecycle = threading.Lock()
@@ -156,7 +100,7 @@ class DemoInstance:
             if self._server is not None:
                 return
             self._stopping.clear()
-            self._server = _Server(self.port, self)
+            self._server = DemoHTTPServer(self.port, self)
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -184,13 +128,13 @@ class DemoInstance:
 
     # --- requests ----------------------------------------------------------------------
 
-    def handle(self, req: _Handler) -> None:
+    def handle(self, req: DemoRequestHandler) -> None:
         parts = urlsplit(req.path)
         if parts.path == "/healthz":
             self._healthz(req)
         elif parts.path == "/metrics":
             body = generate_latest(self.registry)
-            _send(req, 200, body, CONTENT_TYPE_LATEST)
+            send(req, 200, body, CONTENT_TYPE_LATEST)
         else:
             self._api(req, parts.path, parse_qs(parts.query))
 
@@ -200,7 +144,7 @@ class DemoInstance:
         phase = ((time.time() + self._flap_offset) // _FLAP_PERIOD_S) % 2
         return phase == 0
 
-    def _healthz(self, req: _Handler) -> None:
+    def _healthz(self, req: DemoRequestHandler) -> None:
         ok = self.healthy()
         body: dict[str, object] = {
             "status": "ok" if ok else "failing",
@@ -211,9 +155,9 @@ class DemoInstance:
         }
         if not ok:
             body["failing"] = ["database: ping took 2.3 s (limit 1 s)"]
-        _send_json(req, 200 if ok else 503, body)
+        send_json(req, 200 if ok else 503, body)
 
-    def _api(self, req: _Handler, path: str, query: dict[str, list[str]]) -> None:
+    def _api(self, req: DemoRequestHandler, path: str, query: dict[str, list[str]]) -> None:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex[:8]
         method = req.command
@@ -233,7 +177,7 @@ class DemoInstance:
             self.log.failure(self.name, self.version, method, path, request_id)
         else:
             status, payload = _route(method, path, query)
-        size = _send_json(req, status, payload)
+        size = send_json(req, status, payload)
         seconds = time.perf_counter() - started
         self.requests.labels(method, str(status)).inc()
         self.duration.observe(seconds)
@@ -285,20 +229,3 @@ def _issue(project: str, number: int) -> dict[str, Any]:
         "status": _STATUSES[number % len(_STATUSES)],
         "assignee": None if number % 5 == 0 else f"user-{number % 7}",
     }
-
-
-def _send_json(req: _Handler, status: int, payload: Any) -> int:
-    body = json.dumps(payload).encode()
-    _send(req, status, body, "application/json")
-    return len(body)
-
-
-def _send(req: _Handler, status: int, body: bytes, content_type: str) -> None:
-    try:
-        req.send_response(status)
-        req.send_header("Content-Type", content_type)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
-    except OSError:
-        req.close_connection = True  # the client went away; nothing to answer
