@@ -1,4 +1,5 @@
-"""The embedded demo stack: blue and green PM Buddy instances, traffic, logs, a temp dir.
+"""The embedded demo stack: blue and green PM Buddy instances, traffic, logs, a temp dir,
+the release's git checkout and a GitHub double that vouches for its review and CI.
 
 The console process owns it: `start` brings everything up on 127.0.0.1 at free ports;
 `stop` takes everything down — threads joined, ports closed, the temp dir removed — and
@@ -21,19 +22,25 @@ from pmb_console.config import (
     ConsoleConfig,
     DatabaseConfig,
     DemoTrafficConfig,
+    GithubConfig,
     Instance,
     LogsConfig,
     LogSourceConfig,
     PgDumpConfig,
+    ReleaseConfig,
     TrafficConfig,
 )
 from pmb_console.demo.applog import AppLog
 from pmb_console.demo.faults import ColorFaults, FaultBoard
+from pmb_console.demo.github_double import GithubDouble
 from pmb_console.demo.instance import DemoInstance
+from pmb_console.demo.release_repo import PREVIOUS, RELEASE, RELEASE_PR, REPO, create_release_repo
 from pmb_console.demo.router import health_path, write_weights
 from pmb_console.demo.traffic import BalancerChecks, LoadGenerator
 
-VERSIONS = {"blue": "v1.0.0", "green": "v1.1.0"}
+VERSIONS = {"blue": PREVIOUS, "green": RELEASE}
+GITHUB_TOKEN_ENV = "PMB_DEMO_GITHUB_TOKEN"
+"""Not $GITHUB_TOKEN: a token of the user's has no business reaching the double."""
 STORM_LINES_PER_SECOND = 1000
 
 
@@ -78,6 +85,10 @@ class DemoStack:
         self.state_dir = self.root / "state"
         self.backup_dir = self.root / "backups"
         self.log_files = {c: self.root / "logs" / f"{c}.log" for c in COLORS}
+        self.release_dir = self.root / "release"
+        self.release_commit: str | None = None
+        """The commit tagged v1.1.0; None when git is not on PATH."""
+        self.github: GithubDouble | None = None
         self.faults = FaultBoard()
         self.per_color = per_color
         self.rate = rate
@@ -108,6 +119,9 @@ class DemoStack:
         for d in (self.state_dir, self.backup_dir, self.log_files["blue"].parent):
             d.mkdir(parents=True, exist_ok=True)
         write_weights(self.state_file, {"blue": 100, "green": 0})
+        self.release_commit = create_release_repo(self.release_dir)
+        self.github = GithubDouble(REPO, self.release_commit, RELEASE_PR).start()
+        self._parts.append(self.github)
         for color in COLORS:
             log = self._logs[color] = AppLog(self.log_files[color])
             self.instances[color] = [
@@ -185,14 +199,24 @@ class DemoStack:
             )
             for color in COLORS
         }
+        assert self.github is not None, "start the stack first"
         return Config(
             console=ConsoleConfig(environment="demo", state_dir=self.state_dir, demo=True),
+            release=ReleaseConfig(
+                version=RELEASE,
+                git_dir=str(self.release_dir),
+                github=GithubConfig(repo=REPO, api_url=self.github.url, token_env=GITHUB_TOKEN_ENV),
+            ),
             colors=ColorsConfig(**colors),
             traffic=TrafficConfig(
                 provider="demo", demo=DemoTrafficConfig(state_file=str(self.state_file))
             ),
             database=DatabaseConfig(
-                provider="demo", pg_dump=PgDumpConfig(backup_dir=str(self.backup_dir))
+                provider="demo",
+                pg_dump=PgDumpConfig(backup_dir=str(self.backup_dir)),
+                # The release's own, not the working directory's: the demo reads the same
+                # wherever it is started.
+                migrations_dir=str(self.release_dir / "migrations"),
             ),
             logs=LogsConfig(
                 sources=[
