@@ -240,9 +240,12 @@ def format_drills(records: list[dict[str, Any]]) -> str:
         return "no drill has run yet (pmb-console drill)"
     rows = [f"{'WHEN':19}  {'SNAPSHOT':24} {'TOOK':>8}  RESULT"]
     for r in records:
-        failed = next((p for p in r.get("phases", []) if not p.get("ok")), None)
+        failed = next((p for p in r.get("phases", []) if p.get("ok") is False), None)
         result = "pass" if r.get("ok") else f"FAIL at {failed['name'] if failed else '?'}"
-        phases = " · ".join(f"{p['name']} {p['duration_s']:.2f} s" for p in r.get("phases", []))
+        phases = " · ".join(
+            f"{p['name']} skipped" if p.get("skipped") else f"{p['name']} {p['duration_s']:.2f} s"
+            for p in r.get("phases", [])
+        )
         rows.append(
             f"{str(r.get('time', ''))[:19]:19}  {str(r.get('snapshot_id')):24} "
             f"{r.get('duration_s', 0):>6.2f} s  {result}  ({phases})"

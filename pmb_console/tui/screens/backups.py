@@ -45,7 +45,7 @@ def drills_table(records: list[dict[str, Any]]) -> Table | Text:
     for name in ("when (UTC)", "snapshot", "took", "result"):
         table.add_column(name, no_wrap=True)
     for r in records[-DRILLS_SHOWN:][::-1]:
-        failed = next((p for p in r.get("phases", []) if not p.get("ok")), None)
+        failed = next((p for p in r.get("phases", []) if p.get("ok") is False), None)
         result = (
             Text("pass")
             if r.get("ok")
