@@ -324,7 +324,8 @@ def _drill(ctx: Services) -> Part:
     seconds = drill.get("duration_s")
     said = f"the whole drill took {_seconds(seconds)}"
     if restore.get("duration_s") is not None:
-        said += f", pg_restore {_seconds(restore['duration_s'])}"
+        restored_by = "the RDS restore" if drill.get("provider") == "rds" else "pg_restore"
+        said += f", {restored_by} {_seconds(restore['duration_s'])}"
     return Part(
         title,
         f"{str(drill.get('time', '?'))[:16].replace('T', ' ')} UTC, snapshot "
