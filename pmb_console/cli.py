@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("drill", "restore drill into the drill target database")
     p.add_argument("--snapshot", default=None)
+    p.add_argument("--yes", action="store_true", help="accepted: a drill asks no confirmation")
     p.add_argument(
         "--history",
         action="store_true",
