@@ -230,6 +230,10 @@ class DrillConfig(Model):
     """Variable holding the DSN of the scratch database drills restore into."""
     smoke_query: str = "SELECT 1"
     """SQL run against the restored database to call the drill good."""
+    rds_dsn_env: str = ""
+    """With [database] provider = "rds": variable holding a DSN template for the drill's
+    scratch instance; its host and port are replaced by the scratch instance's endpoint.
+    Empty: the smoke phase of an RDS drill is skipped (and recorded as skipped)."""
 
 
 class DatabaseConfig(Model):

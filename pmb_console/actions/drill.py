@@ -11,14 +11,19 @@ a real restore is checked, and times each phase:
 Each drill, passed or failed, is appended to the drill history under state_dir; the last
 drill's duration is what the rollback assessment quotes. The production database is never
 the drill target: a target that resolves to it is refused, however it is written.
+
+With the RDS snapshot store the drill target is a scratch instance restored beside
+production and deleted after (actions/drill_rds.py); this class hands over to it.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +35,7 @@ from pmb_console.providers.base import ProgressFn, SnapshotInfo
 from pmb_console.redact import redact
 
 if TYPE_CHECKING:
+    from pmb_console.actions.drill_rds import RdsDrill
     from pmb_console.bootstrap import Services
 
 PHASES = ("checksum", "restore", "row counts", "smoke")
@@ -137,8 +143,12 @@ class DrillAction(Action):
     exclusive = False
     """A long drill must never make a rollback wait for the lock."""
 
-    def __init__(self, snapshot_id: str | None = None) -> None:
+    def __init__(
+        self, snapshot_id: str | None = None, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.snapshot_id = snapshot_id
+        self.clock = clock or (lambda: datetime.now(UTC))
+        """When the drill starts: stamps an RDS drill's scratch instance id."""
         self._identities: dict[str, tuple[str, str]] = {}
         """What each DSN's server said it is, asked once per run: it does not change."""
 
@@ -220,8 +230,17 @@ class DrillAction(Action):
             self._identities[dsn] = ask(dsn)
         return self._identities[dsn]
 
+    def _on_rds(self, ctx: Services) -> RdsDrill | None:
+        if ctx.snapshots.name != "rds":
+            return None
+        from pmb_console.actions.drill_rds import RdsDrill
+
+        return RdsDrill(self)
+
     def guards(self, ctx: Services) -> list[GuardResult]:
         store = ctx.snapshots
+        if rds := self._on_rds(ctx):
+            return rds.guards(ctx)
         if not hasattr(store, "restore_into"):
             raise ProviderError(
                 f"restore drills with the {store.name} snapshot store are not built yet",
@@ -246,6 +265,8 @@ class DrillAction(Action):
         ]
 
     def plan(self, ctx: Services) -> Plan:
+        if rds := self._on_rds(ctx):
+            return rds.plan(ctx)
         target = _describe(self.target_dsn(ctx))
         info = self.snapshot(ctx)
         tables = info.manifest.get("table_row_counts", {})
@@ -265,6 +286,8 @@ class DrillAction(Action):
     # --- doing -----------------------------------------------------------------------
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
+        if rds := self._on_rds(ctx):
+            return rds.execute(ctx, plan, progress)
         target = self.target_dsn(ctx)
         why = self.production_check(ctx, target)
         if why:  # checked again here, so not even --force can aim a drill at production
@@ -282,7 +305,13 @@ class DrillAction(Action):
             )
         return record
 
+    def read_back(self, ctx: Services) -> dict[str, Any]:
+        rds = self._on_rds(ctx)
+        return rds.read_back(ctx) if rds else {}
+
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
+        if rds := self._on_rds(ctx):
+            return rds.verify(ctx, plan, result)
         last = DrillHistory(ctx.config.console.state_dir).last()
         if last is None or last.get("run") != result["run"]:
             return Verification(False, "the drill is missing from the drill history")
@@ -393,25 +422,29 @@ class _DrillRun:
         return f"{len(expected)} tables, {sum(expected.values())} rows, as in the manifest"
 
     def _smoke(self, query: str) -> str:
-        import psycopg
-
         if not query.strip():
             return "no smoke query configured"
-        conn = self._restored()
-        try:
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
-        except psycopg.Error as exc:
-            said = exc.diag.message_primary or str(exc).strip().splitlines()[0]
-            raise ProviderError(f"the smoke query failed: {said}") from None
-        finally:
-            if not conn.broken:
-                conn.rollback()  # a smoke query reads; nothing it did is kept
-        # Good when it answers a row whose first value is true (or any value but false/NULL/0).
-        if row is None:
-            raise ProviderError("the smoke query returned no row")
-        if row[0] in (None, False, 0):
-            raise ProviderError(f"the smoke query answered {row[0]!r}")
-        return f"the smoke query answered {str(row[0])[:60]!r}"
+        return smoke_answer(self._restored(), query)
+
+
+def smoke_answer(conn: Any, query: str) -> str:
+    """Run the smoke query on `conn` and judge its answer; raises ProviderError when bad."""
+    import psycopg
+
+    try:
+        row = conn.execute(query).fetchone()
+    except psycopg.Error as exc:
+        said = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+        raise ProviderError(f"the smoke query failed: {said}") from None
+    finally:
+        if not conn.broken:
+            conn.rollback()  # a smoke query reads; nothing it did is kept
+    # Good when it answers a row whose first value is true (or any value but false/NULL/0).
+    if row is None:
+        raise ProviderError("the smoke query returned no row")
+    if row[0] in (None, False, 0):
+        raise ProviderError(f"the smoke query answered {row[0]!r}")
+    return f"the smoke query answered {str(row[0])[:60]!r}"
 
 
 def _prefixed(progress: ProgressFn, prefix: str) -> ProgressFn:
