@@ -142,7 +142,7 @@ class ActionFlows:
     async def backups(self) -> Action | None:
         """RUNBOOK §4 on screen: the policy and the drills; pruning goes through the guards."""
         from pmb_console.actions.database import PruneSnapshotsAction, list_snapshots
-        from pmb_console.actions.drill import DrillHistory
+        from pmb_console.actions.drill import DrillAction, DrillHistory
         from pmb_console.backup_policy import backup_policy
         from pmb_console.tui.screens.backups import BackupsScreen
 
@@ -152,8 +152,12 @@ class ActionFlows:
             snapshots, max_age_hours=backup.max_age_hours, retention_days=backup.retention_days
         )
         drills = await self.in_thread(DrillHistory(self.services.config.console.state_dir).records)
-        prune = await self.app.push_screen_wait(BackupsScreen(policy, drills))
-        return PruneSnapshotsAction() if prune else None
+        chosen = await self.app.push_screen_wait(BackupsScreen(policy, drills))
+        if chosen == "prune":
+            return PruneSnapshotsAction()
+        if chosen == "drill":
+            return DrillAction()  # the newest snapshot, into the configured scratch target
+        return None
 
     async def choose(self, kind: str) -> Action | None:
         """The action a key means, after any choice the operator has to make."""

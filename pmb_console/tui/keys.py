@@ -102,7 +102,7 @@ KEYS: tuple[Key, ...] = (
         "B",
         "backups",
         "Backups",
-        "Backup policy, snapshots past retention and the restore drills (prune from there)",
+        "Backup policy, snapshots past retention, restore drills (D: drill, X: prune)",
         show=False,
     ),
     Key(

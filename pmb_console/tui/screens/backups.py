@@ -2,9 +2,9 @@
 
 Shows what `pmb-console snapshots --policy` and `drill --history` say: the newest
 snapshot's age against [backup] max_age_hours, one mark per day of the retention window,
-the snapshots past retention, and the last drills with how long each took. Pruning the
-expired snapshots is one button away and goes through the guarded flow. Close has the
-focus.
+the snapshots past retention, and the last drills with how long each took. A restore
+drill of the newest snapshot (D) and pruning the expired snapshots (X) are one key away
+and go through the guarded flow. Close has the focus.
 """
 
 from __future__ import annotations
@@ -60,13 +60,14 @@ def drills_table(records: list[dict[str, Any]]) -> Table | Text:
     return table
 
 
-class BackupsScreen(ModalScreen[bool]):
-    """Returns True when the operator asks to prune the expired snapshots."""
+class BackupsScreen(ModalScreen[str | None]):
+    """Returns "drill" or "prune" when the operator asks for one, None on close."""
 
     CSS_PATH = ["choosers.tcss", "backups.tcss"]
     BINDINGS = [
         Binding("escape", "close", "Close", id="backups-close"),
         Binding("X", "prune", "Prune expired…", id="backups-prune"),
+        Binding("D", "drill", "Restore drill…", id="backups-drill"),
     ]
 
     def __init__(self, policy: BackupPolicy, drills: list[dict[str, Any]]) -> None:
@@ -109,11 +110,14 @@ class BackupsScreen(ModalScreen[bool]):
                 yield Static(policy_table(p), id="backups-days")
             with Horizontal(id="backups-buttons"):
                 yield Button("Close", id="close", variant="primary")
+                yield Button("Restore drill… (D)", id="drill", disabled=not p.newest)
                 yield Button(
                     "Prune expired… (X)", id="prune", variant="error", disabled=not p.expired
                 )
             yield Static(
-                "X: delete the expired snapshots (confirmed) · escape: close", classes="picker-hint"
+                "D: drill the newest snapshot into the scratch database · "
+                "X: delete the expired snapshots (confirmed) · escape: close",
+                classes="picker-hint",
             )
 
     def on_mount(self) -> None:
@@ -123,12 +127,18 @@ class BackupsScreen(ModalScreen[bool]):
         event.stop()
         if event.button.id == "prune":
             self.action_prune()
+        elif event.button.id == "drill":
+            self.action_drill()
         else:
-            self.dismiss(False)
+            self.dismiss(None)
 
     def action_prune(self) -> None:
         if self.policy.expired:
-            self.dismiss(True)
+            self.dismiss("prune")
+
+    def action_drill(self) -> None:
+        if self.policy.newest:
+            self.dismiss("drill")
 
     def action_close(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)

@@ -1,0 +1,98 @@
+"""A restore drill started from the console's backup view (RUNBOOK §4), against a real
+PostgreSQL: the newest snapshot restored into a scratch database through the guarded
+flow, the drill's phases on screen, and the production database untouched."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from psycopg import sql
+
+from pmb_console.actions.base import Confirmation
+from pmb_console.actions.database import SnapshotAction
+from pmb_console.tui.app import PmbConsoleApp
+from pmb_console.tui.screens.backups import BackupsScreen
+from pmb_console.tui.screens.confirm import ConfirmScreen
+from pmb_console.tui.screens.main import MainScreen
+from tests.fixtures.postgres import DSN_ENV, PgDatabase
+from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
+from tests.tui.test_console_runbook_restore import finished
+
+pytestmark = [pytest.mark.haproxy, pytest.mark.postgres]
+
+TARGET_ENV = "PMB_TEST_CONSOLE_DRILL_URL"
+
+
+@pytest.fixture
+def scratch(pg_server):
+    name = f"pmb_drill_{uuid.uuid4().hex[:10]}"
+    with pg_server.admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield PgDatabase(pg_server, name)
+    finally:
+        with pg_server.admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+async def test_d_in_the_backup_view_drills_the_newest_snapshot_into_the_scratch_database(
+    console_services, pg_database, scratch, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(DSN_ENV, pg_database.url)
+    monkeypatch.setenv(TARGET_ENV, scratch.url)
+    pg_database.execute(
+        "CREATE TABLE issues (id int PRIMARY KEY, title text);"
+        "INSERT INTO issues SELECT g, 'issue ' || g FROM generate_series(1, 300) g;"
+    )
+    services = console_services(
+        extra=f"""
+[database]
+provider = "pg_dump"
+dsn_env = "{DSN_ENV}"
+connect_timeout = 3
+[database.pg_dump]
+backup_dir = {json.dumps(str(tmp_path / "backups"))}
+[database.drill]
+target_dsn_env = "{TARGET_ENV}"
+smoke_query = "SELECT count(*) = 300 FROM issues"
+"""
+    )
+    taken = services.runner.run(SnapshotAction("before the drill"), Confirmation.yes())
+    assert taken.status == "succeeded", taken.message
+    snapshot_id = taken.result["snapshot_id"]
+
+    app = PmbConsoleApp(services, clock=fixed_clock)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(pilot, lambda: "LIVE" in screen_text(app), what="the dashboard")
+        await pilot.press("B")
+        await until(pilot, lambda: isinstance(app.screen, BackupsScreen), what="the backup view")
+        await until(
+            pilot, lambda: "no restore drill has run yet" in screen_text(app), what="no drills"
+        )
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        text = screen_text(app)
+        assert f"restore drill: snapshot {snapshot_id}" in text
+        assert "drill target is not production" in text and "✘ FAIL" not in text
+        await armed_confirmation(pilot)
+        await pilot.press("tab", "enter")
+        outcome = await finished(pilot)
+        assert "DONE AND VERIFIED" in outcome
+        assert f"snapshot {snapshot_id} restored and checked" in outcome
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the dashboard")
+
+        await pilot.press("B")  # the drill is now in the view's record
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, BackupsScreen) and "pass" in screen_text(app),
+            what="the drill in the backup view",
+        )
+    assert scratch.rows("SELECT count(*) FROM issues") == [(300,)]
+    assert pg_database.rows("SELECT count(*) FROM issues") == [(300,)]
+    drill = services.audit.last(lambda r: r.get("action") == "drill")
+    assert drill["outcome"] == "succeeded" and drill["params"]["snapshot_id"] is None
