@@ -26,17 +26,29 @@ STATUS_WORDS = {
 }
 
 
-def state_lines(state: dict[str, Any]) -> str:
-    """The state read back, one `key: value` a line (nested values as compact JSON)."""
+def state_lines(state: dict[str, Any], indent: str = "") -> str:
+    """The state read back, one `key: value` a line; nested tables indented under their key,
+    a list of tables one `- k=v, k=v` line per item (what a person reads, not JSON)."""
     lines = []
     for key, value in state.items():
-        shown = (
-            value
-            if isinstance(value, str | int | float | bool) or value is None
-            else json.dumps(value, default=str)
-        )
-        lines.append(f"{key}: {shown}")
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}:")
+            lines.append(state_lines(value, indent + "  "))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{indent}{key}:")
+            lines.extend(
+                f"{indent}  - " + ", ".join(f"{k}={_scalar(v)}" for k, v in item.items())
+                for item in value
+            )
+        else:
+            lines.append(f"{indent}{key}: {_scalar(value)}")
     return "\n".join(lines)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return str(value)
+    return json.dumps(value, default=str)
 
 
 class RunProgressScreen(ModalScreen[None]):
@@ -80,14 +92,14 @@ class RunProgressScreen(ModalScreen[None]):
         text = Text(outcome.message + "\n", style="bold")
         if outcome.hint:
             text.append(f"hint: {outcome.hint}\n")
+        if outcome.duration_s:  # with the verdict, above the read-back, which may be long
+            text.append(f"took {outcome.duration_s:.2f} s\n", style="dim")
         if outcome.verification is not None:
             verdict = "verified" if outcome.verification.ok else "NOT verified"
             text.append(f"\n{verdict}: {outcome.verification.detail}\n")
             if outcome.verification.state:
                 text.append("\nstate read back:\n", style="underline")
                 text.append(state_lines(outcome.verification.state) + "\n")
-        if outcome.duration_s:
-            text.append(f"\ntook {outcome.duration_s:.2f} s", style="dim")
         self.query_one("#run-outcome", Static).update(text)
         button = self.query_one("#run-close-button", Button)
         button.disabled = False
