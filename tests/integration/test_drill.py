@@ -8,18 +8,15 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-from psycopg import sql
 
 from pmb_console.actions.base import Confirmation
 from pmb_console.actions.database import SnapshotAction, list_snapshots
 from pmb_console.actions.drill import DrillAction, DrillHistory, last_drill, resolve_address
 from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
-from tests.fixtures.postgres import PgDatabase
 
 pytestmark = pytest.mark.postgres
 
@@ -39,17 +36,8 @@ def production(pg_database):
 
 
 @pytest.fixture
-def scratch(pg_server):
-    name = f"pmb_drill_{uuid.uuid4().hex[:10]}"
-    with pg_server.admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield PgDatabase(pg_server, name)
-    finally:
-        with pg_server.admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+def scratch(pg_drill_target):
+    return pg_drill_target
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ flow, the drill's phases on screen, and the production database untouched."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-from psycopg import sql
 
 from pmb_console.actions.base import Confirmation
 from pmb_console.actions.database import SnapshotAction
@@ -16,7 +14,7 @@ from pmb_console.tui.app import PmbConsoleApp
 from pmb_console.tui.screens.backups import BackupsScreen
 from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
-from tests.fixtures.postgres import DSN_ENV, PgDatabase
+from tests.fixtures.postgres import DSN_ENV
 from tests.tui.conftest import armed_confirmation, fixed_clock, screen_text, until
 from tests.tui.test_console_runbook_restore import finished
 
@@ -25,25 +23,11 @@ pytestmark = [pytest.mark.haproxy, pytest.mark.postgres]
 TARGET_ENV = "PMB_TEST_CONSOLE_DRILL_URL"
 
 
-@pytest.fixture
-def scratch(pg_server):
-    name = f"pmb_drill_{uuid.uuid4().hex[:10]}"
-    with pg_server.admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield PgDatabase(pg_server, name)
-    finally:
-        with pg_server.admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 async def test_d_in_the_backup_view_drills_the_newest_snapshot_into_the_scratch_database(
-    console_services, pg_database, scratch, tmp_path, monkeypatch
+    console_services, pg_database, pg_drill_target, tmp_path, monkeypatch
 ):
     monkeypatch.setenv(DSN_ENV, pg_database.url)
-    monkeypatch.setenv(TARGET_ENV, scratch.url)
+    monkeypatch.setenv(TARGET_ENV, pg_drill_target.url)
     pg_database.execute(
         "CREATE TABLE issues (id int PRIMARY KEY, title text);"
         "INSERT INTO issues SELECT g, 'issue ' || g FROM generate_series(1, 300) g;"
@@ -92,7 +76,7 @@ smoke_query = "SELECT count(*) = 300 FROM issues"
             lambda: isinstance(app.screen, BackupsScreen) and "pass" in screen_text(app),
             what="the drill in the backup view",
         )
-    assert scratch.rows("SELECT count(*) FROM issues") == [(300,)]
+    assert pg_drill_target.rows("SELECT count(*) FROM issues") == [(300,)]
     assert pg_database.rows("SELECT count(*) FROM issues") == [(300,)]
     drill = services.audit.last(lambda r: r.get("action") == "drill")
     assert drill["outcome"] == "succeeded" and drill["params"]["snapshot_id"] is None
