@@ -74,7 +74,8 @@ async def test_after_a_rollback_the_assessment_offers_the_restore_with_the_name_
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await armed_confirmation(pilot)
         await pilot.press("tab", "enter")
-        assert "DONE AND VERIFIED" in await finished(pilot)
+        outcome = await finished(pilot)
+        assert "DONE AND VERIFIED" in outcome, outcome
         await pilot.press("enter")
         await until(
             pilot,
@@ -95,7 +96,8 @@ async def test_after_a_rollback_the_assessment_offers_the_restore_with_the_name_
         assert "Type production to confirm" in screen_text(app)
         await armed_confirmation(pilot)
         await pilot.press("shift+tab", *"production", "enter")
-        assert "DONE AND VERIFIED" in await finished(pilot)
+        outcome = await finished(pilot)
+        assert "DONE AND VERIFIED" in outcome, outcome
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the dashboard")
     assert pg_database.rows("SELECT id FROM issues ORDER BY id") == [(1,)]
