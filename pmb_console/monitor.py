@@ -190,6 +190,13 @@ def window_status(window: dict[str, Any] | None, now: float) -> WindowStatus:
 
 def extend_window(ctx: Services, minutes: float | None = None) -> WindowStatus:
     """Add time to an open window (a key in the console); audited."""
+    if ctx.config.console.read_only:
+        from pmb_console.errors import ReadOnlyRefused
+
+        raise ReadOnlyRefused(
+            "extending the monitoring window refused: this console is read-only",
+            "extend it from a console opened without --read-only (and without [console] read_only)",
+        )
     minutes = minutes or ctx.config.monitor.extend_minutes
     journal = ReleaseJournal.of(ctx)
     operator = ctx.config.console.operator

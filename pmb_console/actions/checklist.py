@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pmb_console.backup_policy import backup_status
-from pmb_console.errors import PmbError, UsageError
+from pmb_console.errors import PmbError, ReadOnlyRefused, UsageError
 
 if TYPE_CHECKING:
     from pmb_console.bootstrap import Services
@@ -203,6 +203,11 @@ CHECKS: dict[str, Callable[[Services], tuple[bool, str]]] = {
 
 def sign_off(ctx: Services, item: str, reason: str) -> dict[str, Any]:
     """Record that the operator vouches for an item; audited with their name."""
+    if ctx.config.console.read_only:
+        raise ReadOnlyRefused(
+            "sign-off refused: this console is read-only",
+            "sign off from a console opened without --read-only (and without [console] read_only)",
+        )
     if item not in ITEMS:
         raise UsageError(f"unknown checklist item {item!r}", f"one of: {', '.join(ITEMS)}")
     if not reason.strip():

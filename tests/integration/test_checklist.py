@@ -11,6 +11,7 @@ from pmb_console.actions.checklist import backup_status, run_checklist, sign_off
 from pmb_console.bootstrap import bootstrap
 from pmb_console.cli import main
 from pmb_console.config import Config
+from pmb_console.errors import ReadOnlyRefused
 from pmb_console.providers.base import SnapshotInfo
 
 REPO = "acme/pm-buddy"
@@ -43,13 +44,14 @@ def release_repo(tmp_path):
     return repo, sha
 
 
-def make_ctx(tmp_path, repo, github_url, migrations=None):
+def make_ctx(tmp_path, repo, github_url, migrations=None, *, read_only=False):
     cfg = Config.model_validate(
         {
             "console": {
                 "environment": "production",
                 "state_dir": str(tmp_path / "state"),
                 "operator": "alice",
+                "read_only": read_only,
             },
             "release": {
                 "version": "v1.1.0",
@@ -142,6 +144,21 @@ def test_sign_off_is_audited_with_the_operator_and_counts(tmp_path, release_repo
         and record["item"] == "reviewed"
         and record["operator"] == "alice"
     )
+
+
+def test_sign_off_is_refused_in_read_only_and_nothing_is_recorded(
+    tmp_path, release_repo, http_server
+):
+    # A read-only console, or a browser spectator of `serve`, must not vouch for anything.
+    repo, sha = release_repo
+    github_answers(http_server, sha, approved=False)
+    ctx = make_ctx(tmp_path, repo, http_server.url, read_only=True)
+    with pytest.raises(ReadOnlyRefused) as refused:
+        sign_off(ctx, "reviewed", "approved in the release meeting")
+    assert refused.value.exit_code == 5
+    assert "read-only" in refused.value.message
+    assert ctx.audit.records() == []
+    assert by_id(run_checklist(ctx))["reviewed"].status == "fail"
 
 
 def test_migrations_tested_needs_the_same_checksums_elsewhere(tmp_path, release_repo, http_server):

@@ -235,3 +235,25 @@ def test_extending_the_window_pushes_its_end_and_is_audited(
     assert after["ends_at"] == pytest.approx(before + 1800, abs=2)
     assert after["extended"][0]["by"] == "tester"
     assert ctx.audit.last(lambda r: r.get("action") == "monitor-extend")["minutes"] == 30
+
+
+def test_extending_the_window_is_refused_in_read_only_and_changes_nothing(
+    haproxy: Haproxy, green_metrics: MetricsInstance, tmp_path: Path
+) -> None:
+    path = write_config(haproxy, green_metrics, tmp_path, auto_rollback=False)
+    ctx = bootstrap(load_config(path))
+    assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
+    window = ReleaseJournal.of(ctx).read()["monitor"]
+    audited = len(ctx.audit.records())
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(path), "--read-only"]
+        + ["monitor", "--extend", "30"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert "extending the monitoring window refused: this console is read-only" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ReleaseJournal.of(ctx).read()["monitor"] == window
+    assert len(ctx.audit.records()) == audited
