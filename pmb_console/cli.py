@@ -472,6 +472,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if outcome is None:
         output.out(f"dismissed: the interrupted {found.action} is recorded as read back")
         return ExitCode.OK
+    _hint_confirm(ctx, outcome, chosen, args.confirm)
     output.print_outcome(outcome, args.json)
     return outcome.exit_code
 
@@ -634,9 +635,17 @@ def _run(ctx: Services, args: argparse.Namespace, action, typed: str = "") -> in
         dry_run=getattr(args, "dry_run", False),
         progress=output.progress_printer(),
     )
+    _hint_confirm(ctx, outcome, action, typed)
     output.print_outcome(outcome, getattr(args, "json", False))
     ctx.close()
     return outcome.exit_code
+
+
+def _hint_confirm(ctx: Services, outcome, action, typed: str) -> None:
+    """A destructive action run without --confirm: say what to pass (the runner speaks for
+    both faces and cannot know it was a missing flag)."""
+    if outcome.status == "not-confirmed" and not typed and getattr(action, "destructive", False):
+        outcome.hint = f"pass --confirm {ctx.config.console.environment} to confirm"
 
 
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {

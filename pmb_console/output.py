@@ -175,13 +175,43 @@ def print_outcome(outcome: Any, as_json: bool = False) -> None:
     stream(outcome.message)
     if outcome.hint:
         stream(f"  hint: {outcome.hint}")
-    if outcome.verification is not None and outcome.verification.state:
-        state = outcome.verification.state
+    state = outcome.state
+    if outcome.ok:
         if "weights" in state:
             w = state["weights"]
             stream(
                 f"  read back: live {state.get('live')} · blue {w.get('blue')}% · green {w.get('green')}%"
             )
+    elif state:  # failed, interrupted, not verified: what the systems say now, in full
+        stream("  read back now:")
+        stream(state_lines(state, "    "))
+
+
+def state_lines(state: dict[str, Any], indent: str = "") -> str:
+    """A state read back, one `key: value` a line; nested tables indented under their key,
+    a list of tables one `- k=v, k=v` line per item (what a person reads, not JSON)."""
+    lines = []
+    for key, value in state.items():
+        if value == "":
+            continue  # an empty detail says nothing
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}:")
+            lines.append(state_lines(value, indent + "  "))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{indent}{key}:")
+            lines.extend(
+                f"{indent}  - " + ", ".join(f"{k}={_scalar(v)}" for k, v in item.items())
+                for item in value
+            )
+        else:
+            lines.append(f"{indent}{key}: {_scalar(value)}")
+    return "\n".join(lines)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return str(value)
+    return json.dumps(value, default=str)
 
 
 # --- database safety: migration lint, backup policy, drills ----------------------------

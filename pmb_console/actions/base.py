@@ -93,3 +93,11 @@ class Action(ABC):
     def read_back(self, ctx: Services) -> dict[str, Any]:
         """What the systems say now, recorded when the action is interrupted or fails."""
         return {}
+
+    def recovery_hint(self, ctx: Services, state: dict[str, Any]) -> str:
+        """What to do after this action was cut off half-way, given `state` (its read_back).
+        Override where the action knows the way back."""
+        return (
+            "the state read back below is what the systems say now; check it "
+            f"(pmb-console status) before you run {self.title} again"
+        )

@@ -216,6 +216,19 @@ class RestoreAction(Action):
             "safety_snapshot_id": self.safety_snapshot_id,
         }
 
+    def recovery_hint(self, ctx: Services, state: dict[str, Any]) -> str:
+        if not self.safety_snapshot_id:
+            return (
+                "stopped while the safety snapshot was being taken, before the restore began: "
+                "the database was not touched; run the restore again when ready"
+            )
+        safety = self.safety_snapshot_id
+        return (
+            f"the database may be part-restored; as it was just before, it is in safety snapshot "
+            f"{safety}. To go back to it: pmb-console restore {safety} --confirm "
+            f"{ctx.config.console.environment}"
+        )
+
 
 class MigrateAction(Action):
     name = "migrate"

@@ -59,6 +59,13 @@ class Outcome:
     result: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     run_id: str = ""
+    read_back: dict[str, Any] = field(default_factory=dict)
+    """What the systems said after a failure or an interruption half-way through."""
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The state read back at the end: by verify, or after a failure or interruption."""
+        return self.verification.state if self.verification else self.read_back
 
     @property
     def ok(self) -> bool:
@@ -88,7 +95,7 @@ class Outcome:
             "guards": [g.as_dict() for g in self.guards],
             "verified": self.verification.ok if self.verification else None,
             "verification": self.verification.detail if self.verification else "",
-            "state": self.verification.state if self.verification else {},
+            "state": self.state,
             "result": self.result,
             "duration_s": round(self.duration_s, 3),
             "run_id": self.run_id,
@@ -297,11 +304,8 @@ class ActionRunner:
             try:
                 result = action.execute(self.ctx, plan, progress)
             except PmbError as exc:
-                return record(
-                    _from_error(action, "failed", exc, plan, preview.guards),
-                    state=self._safe_read_back(action),
-                    override=override,
-                )
+                failed = _from_error(action, "failed", exc, plan, preview.guards)
+                return self._cut_off(action, failed, record, override)
             progress("verifying: reading the systems back", None)
             try:
                 verification = action.verify(self.ctx, plan, result)
@@ -328,31 +332,23 @@ class ActionRunner:
                 override=override,
             )
         except KeyboardInterrupt:
-            return record(
-                Outcome(
-                    action.name,
-                    "interrupted",
-                    f"{action.title} interrupted (Ctrl+C)",
-                    "read the state below; run status to see where traffic is",
-                    plan=plan,
-                    guards=preview.guards,
-                ),
-                state=self._safe_read_back(action),
-                override=override,
+            interrupted = Outcome(
+                action.name,
+                "interrupted",
+                f"{action.title} interrupted (Ctrl+C) before it finished",
+                plan=plan,
+                guards=preview.guards,
             )
+            return self._cut_off(action, interrupted, record, override)
         except Exception as exc:  # a bug, not a foreseeable fault: still recorded
-            return record(
-                Outcome(
-                    action.name,
-                    "failed",
-                    redact(f"unexpected error: {type(exc).__name__}: {exc}"),
-                    "this is a bug in pmb-console; the state read back is below",
-                    plan=plan,
-                    guards=preview.guards,
-                ),
-                state=self._safe_read_back(action),
-                override=override,
+            unexpected = Outcome(
+                action.name,
+                "failed",
+                redact(f"unexpected error: {type(exc).__name__}: {exc}"),
+                plan=plan,
+                guards=preview.guards,
             )
+            return self._cut_off(action, unexpected, record, override, bug=True)
         finally:
             self.ctx.journal.finish()
 
@@ -365,6 +361,19 @@ class ActionRunner:
             return snapshot() or {}
         except Exception:
             return {}
+
+    def _cut_off(
+        self, action: Action, outcome: Outcome, record, override, *, bug: bool = False
+    ) -> Outcome:
+        """An action stopped half-way: read the systems back, and say what to do from there.
+
+        A foreseeable fault keeps its own hint; an interruption or a bug gets the action's
+        recovery hint, which knows the way back (a restore's safety snapshot, say)."""
+        outcome.read_back = self._safe_read_back(action)
+        if outcome.status == "interrupted" or not outcome.hint or bug:
+            way_on = _recovery_hint(action, self.ctx, outcome.read_back)
+            outcome.hint = f"this is a bug in pmb-console; {way_on}" if bug else way_on
+        return record(outcome, state=outcome.read_back, override=override)
 
     def _safe_read_back(self, action: Action) -> dict[str, Any]:
         try:
@@ -396,6 +405,13 @@ def _from_error(
 ) -> Outcome:
     """The outcome of a foreseeable fault: its words and hint, with what had been decided."""
     return Outcome(action.name, status, exc.message, exc.hint, plan=plan, guards=guards)
+
+
+def _recovery_hint(action: Action, ctx: Services, state: dict[str, Any]) -> str:
+    try:
+        return action.recovery_hint(ctx, state)
+    except Exception:  # a hint must never hide the outcome
+        return Action.recovery_hint(action, ctx, state)
 
 
 def _host() -> str:

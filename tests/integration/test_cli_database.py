@@ -93,6 +93,19 @@ def test_restore_with_the_wrong_environment_exits_3(notes, pg_config):
     assert len(snapshots(config)) == 1
 
 
+def test_restore_without_confirm_exits_3_and_says_what_to_pass(notes, pg_config):
+    config = pg_config(environment="production")
+    assert pmb(config, "snapshot", "--yes").returncode == 0
+    (good,) = snapshots(config)
+
+    done = pmb(config, "restore", good["id"])
+
+    assert done.returncode == 3
+    assert "not confirmed; nothing changed" in done.stderr
+    assert "hint: pass --confirm production to confirm" in done.stderr
+    assert len(snapshots(config)) == 1
+
+
 def test_restore_dry_run_exits_0_and_changes_nothing(notes, pg_config):
     config = pg_config()
     assert pmb(config, "snapshot", "--yes").returncode == 0
@@ -234,13 +247,19 @@ def test_ctrl_c_during_restore_is_audited_as_interrupted(notes, pg_config, tmp_p
         reader.join(10)
 
     assert proc.returncode == 1
-    assert "interrupted" in stdout + stderr
+    assert "restore the database interrupted (Ctrl+C)" in stderr
     assert "Traceback" not in stdout + stderr
     audit = json.loads(pmb(config, "audit", "--json").stdout)
     last = [r for r in audit if r["action"] == "restore"][-1]
     assert last["outcome"] == "interrupted"
     safety = [s for s in snapshots(config) if s["kind"] == "safety"]
     assert last["state"]["safety_snapshot_id"] == safety[0]["id"]
+    # The operator sees the way back, not only the audit log: the safety snapshot and the
+    # command that restores it, and what was read back.
+    assert f"pmb-console restore {safety[0]['id']} --confirm test" in stderr
+    read_back = stderr.split("read back now:", 1)[1]
+    assert f"safety_snapshot_id: {safety[0]['id']}" in read_back
+    assert notes.name in read_back  # the target database
     # No pg_restore is left running against the database.
     time.sleep(0.5)
     assert (

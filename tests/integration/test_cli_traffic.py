@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,89 @@ def test_unknown_backend_exits_1_saying_which(haproxy, tmp_path):
     assert done.returncode == 1
     assert "no backend 'pmbuddy-old'" in done.stderr
     assert haproxy.weights() == {"blue": 100, "green": 0}
+
+
+class HeldRuntimeApi:
+    """A TCP relay in front of HAProxy's runtime socket that passes reads through but holds
+    the first change (`set server`) unanswered, so a switch is still running when Ctrl+C
+    comes. The held change never reaches HAProxy."""
+
+    def __init__(self, haproxy) -> None:
+        self.haproxy = haproxy
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        with conn:
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                line += chunk
+            if b"set server" in line:
+                self.holding.set()
+                self.release.wait(60)
+                return
+            conn.sendall(self.haproxy.command(line.decode().rstrip("\n")).encode())
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.close()
+
+
+def test_ctrl_c_during_a_switch_prints_what_haproxy_reads_back(haproxy, tmp_path):
+    held = HeldRuntimeApi(haproxy)
+    config = haproxy.write_pmb_config(
+        tmp_path, runtime_api=f'"tcp://127.0.0.1:{held.port}"', timeout="30"
+    )
+    try:
+        proc = subprocess.Popen(
+            [str(PROGRAM), "switch", "--to", "green", "--yes", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert held.holding.wait(30), "the switch never sent its change"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        held.close()
+
+    assert proc.returncode == 1
+    said = stdout + stderr
+    assert "Traceback" not in said
+    assert "switch traffic interrupted (Ctrl+C)" in stderr
+    assert "hint: the state read back below is what the systems say now" in stderr
+    # What HAProxy says after the interruption, printed for the operator, not only audited.
+    read_back = stderr.split("read back now:", 1)[1]
+    assert "live: blue" in read_back
+    assert "blue: 100" in read_back and "green: 0" in read_back
+    assert haproxy.weights() == {"blue": 100, "green": 0}
+    records = [json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").open()]
+    assert records[-1]["outcome"] == "interrupted"
+    assert records[-1]["state"]["weights"] == {"blue": 100, "green": 0}
+
+
+def test_decommission_without_confirm_exits_3_and_says_what_to_pass(haproxy, config):
+    # --force past the monitoring-window guard, so the missing confirmation is what stops it.
+    done = pmb("decommission", "--color", "green", "--force", "--reason", "drill", config=config)
+
+    assert done.returncode == 3, done.stderr
+    assert "not confirmed; nothing changed" in done.stderr
+    assert "hint: pass --confirm test to confirm" in done.stderr
+    assert haproxy.admin_states()["green"] == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -11,6 +10,8 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
+
+from pmb_console.output import state_lines
 
 STATUS_WORDS = {
     "succeeded": "DONE AND VERIFIED",
@@ -24,31 +25,6 @@ STATUS_WORDS = {
     "interrupted": "INTERRUPTED",
     "dry-run": "DRY RUN",
 }
-
-
-def state_lines(state: dict[str, Any], indent: str = "") -> str:
-    """The state read back, one `key: value` a line; nested tables indented under their key,
-    a list of tables one `- k=v, k=v` line per item (what a person reads, not JSON)."""
-    lines = []
-    for key, value in state.items():
-        if isinstance(value, dict) and value:
-            lines.append(f"{indent}{key}:")
-            lines.append(state_lines(value, indent + "  "))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines.append(f"{indent}{key}:")
-            lines.extend(
-                f"{indent}  - " + ", ".join(f"{k}={_scalar(v)}" for k, v in item.items())
-                for item in value
-            )
-        else:
-            lines.append(f"{indent}{key}: {_scalar(value)}")
-    return "\n".join(lines)
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, str | int | float | bool) or value is None:
-        return str(value)
-    return json.dumps(value, default=str)
 
 
 class RunProgressScreen(ModalScreen[None]):
@@ -97,9 +73,9 @@ class RunProgressScreen(ModalScreen[None]):
         if outcome.verification is not None:
             verdict = "verified" if outcome.verification.ok else "NOT verified"
             text.append(f"\n{verdict}: {outcome.verification.detail}\n")
-            if outcome.verification.state:
-                text.append("\nstate read back:\n", style="underline")
-                text.append(state_lines(outcome.verification.state) + "\n")
+        if outcome.state:  # verified, or read back after a failure or Ctrl+C
+            text.append("\nstate read back:\n", style="underline")
+            text.append(state_lines(outcome.state) + "\n")
         self.query_one("#run-outcome", Static).update(text)
         button = self.query_one("#run-close-button", Button)
         button.disabled = False
