@@ -164,13 +164,19 @@ class ConsoleHeader(Vertical):
         big = self.query_one("#live-big", Static)
         small = self.query_one("#live-small", Static)
         state = self.traffic
-        for name in ("-blue", "-green", "-split", "-none", "-unknown"):
+        for name in ("-blue", "-green", "-split", "-none", "-unknown", "-reading"):
             big.set_class(False, name)
-        if self.traffic_fault or state is None:
-            big.update(big_text("NONE") if state is None and not self.traffic_fault else "")
+        if self.traffic_fault:
+            # The last read failed: whatever was shown before may no longer be true.
+            big.update(big_text("UNKNOWN"))
             big.add_class("-unknown")
-            said = self.traffic_fault or "reading the load balancer…"
-            small.update(Text(f"TRAFFIC UNKNOWN: {said}" if self.traffic_fault else said))
+            small.update(Text(f"TRAFFIC UNKNOWN: {self.traffic_fault}"))
+            return
+        if state is None:
+            # Before the first read nothing is known: a NONE banner would say nothing is live.
+            big.update(big_text("LIVE ?"))
+            big.add_class("-reading")
+            small.update(Text("reading the load balancer…"))
             return
         live = state.live
         label = {"split": "SPLIT", "none": "NONE"}.get(live, f"LIVE {live.upper()}")
