@@ -3,8 +3,8 @@
 RUNBOOK §3 step 2. Read-only; each part is judged on its own and says "unknown" with the
 reason rather than guessing:
 
-- were this release's migrations backward compatible: the lint recorded when they ran
-  (migration_lint.last_lint reads it from the audit);
+- were this release's migrations backward compatible: the lint recorded by the migrate
+  runs that ran them (migration_lint.applied_lint reads it from the audit);
 - the pre-deployment snapshot: the newest snapshot taken before the release's first
   switch, and its age;
 - what restoring it would lose: the writes since it was taken, from PostgreSQL's own
@@ -38,8 +38,17 @@ def _counters_dir(ctx: Services) -> Path:
     return Path(ctx.config.console.state_dir) / "write-counters"
 
 
+def _app_table(name: str) -> bool:
+    """False for the console's own record of applied migrations: migrate's insert there
+    is not a write a restore would lose."""
+    from pmb_console.providers.migrations import TABLE
+
+    return name.rpartition(".")[2] != TABLE
+
+
 def read_write_counters(ctx: Services) -> dict[str, list[int]]:
-    """{table: [inserted, updated, deleted]} since the statistics were last reset."""
+    """{table: [inserted, updated, deleted]} since the statistics were last reset, for the
+    application's tables (not the console's own)."""
     from pmb_console.providers.postgres import connect, dsn_from_env
 
     dsn = dsn_from_env(ctx.config.database.dsn_env)
@@ -48,7 +57,9 @@ def read_write_counters(ctx: Services) -> dict[str, list[int]]:
         # fresh view so a snapshot taken right after a burst of writes is measured fairly.
         conn.execute("SELECT pg_stat_clear_snapshot()")
         return {
-            name: [int(i), int(u), int(d)] for name, i, u, d in conn.execute(_COUNTERS).fetchall()
+            name: [int(i), int(u), int(d)]
+            for name, i, u, d in conn.execute(_COUNTERS).fetchall()
+            if _app_table(name)
         }
 
 
@@ -90,6 +101,20 @@ class Assessment:
     restore_needed: str
     """yes | no | unknown: whether the migrations alone call for a restore."""
     snapshot_id: str = ""
+    release: str = ""
+    rolled_back_at: str = ""
+    """When this release's traffic was rolled back (the journal's step); "" when it was not."""
+
+    @property
+    def heading(self) -> str:
+        """What the assessment is of: the rollback done, or one not (yet) made."""
+        release = self.release or "this release"
+        if self.rolled_back_at:
+            return (
+                f"Database after the rollback of {release} "
+                f"(traffic rolled back {self.rolled_back_at[:16].replace('T', ' ')} UTC)"
+            )
+        return f"Database if {release} is rolled back (no traffic rollback of it is recorded)"
 
     @property
     def parts(self) -> list[Part]:
@@ -99,6 +124,8 @@ class Assessment:
         return {
             "restore_needed": self.restore_needed,
             "snapshot_id": self.snapshot_id,
+            "release": self.release,
+            "rolled_back_at": self.rolled_back_at,
             "parts": [asdict(p) for p in self.parts],
         }
 
@@ -140,24 +167,45 @@ def assess(ctx: Services, now: datetime | None = None) -> Assessment:
         _drill(ctx),
         restore_needed,
         info.id if info else "",
+        ctx.config.release.version,
+        _rolled_back_at(ctx),
     )
+
+
+def _rolled_back_at(ctx: Services) -> str:
+    """When the journal says this release's traffic was rolled back, if it was and it has
+    not been switched forward again since; "" otherwise (or when the journal is unreadable)."""
+    from pmb_console.journal import ReleaseJournal
+    from pmb_console.runbook import DONE
+
+    try:
+        steps = ReleaseJournal.of(ctx).read().get("steps", {})
+    except PmbError:
+        return ""
+    back = steps.get("rollback-traffic") or {}
+    forward = steps.get("switch-traffic") or {}
+    if back.get("state") != DONE or str(forward.get("at", "")) > str(back.get("at", "")):
+        return ""
+    return str(back.get("at", ""))
 
 
 def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str]:
     title = "Migrations backward compatible"
     release = ctx.config.release.version
     try:
-        from pmb_console.actions.migration_lint import BREAKS, last_lint
+        from pmb_console.actions.migration_lint import BREAKS, applied_lint
     except ImportError:
         return Part(
             title, "unknown: this version cannot read migration lint results", False
         ), "unknown"
-    lint = last_lint(records, release)
+    # Only the migrate runs that ran files count: a later --lint-only of nothing pending
+    # must not make a breaking change that did run look safe.
+    lint = applied_lint(records, release, ctx.config.console.environment)
     if lint is None:
         return Part(
             title,
-            f"unknown: no lint recorded for release {release or '?'} "
-            "(migrate records it when the migrations run)",
+            f"unknown: no migrate of release {release or '?'} that ran migration files is "
+            "recorded (migrate records its lint when it runs them)",
             False,
         ), "unknown"
     breaking = [f for f in lint.get("findings", []) if f.get("kind") == BREAKS]
@@ -180,19 +228,50 @@ def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str
     ), "no"
 
 
-def _first_switch_time(ctx: Services, records: list[dict[str, Any]]) -> datetime | None:
-    """When this release first sent traffic to its color (the deployment's point of no return)."""
-    from pmb_console.journal import new_color
+def _first_switch_time(ctx: Services, records: list[dict[str, Any]]) -> tuple[datetime | None, str]:
+    """When this release first sent traffic to its color (the deployment's point of no
+    return), or None and why not.
+
+    Switch records carry no release, and an earlier release may have switched to the same
+    color, so only this release's own switches count: the journal's switch-traffic entries,
+    and the audit's switches to the new color made once the release's journal began (or
+    named by run in it).
+    """
+    from pmb_console.journal import ReleaseJournal, new_color
 
     color = new_color(ctx.config)
+    journal = ReleaseJournal.of(ctx)
+    try:
+        began = journal.read().get("created_at") or ""
+        events = journal.events()
+    except PmbError as exc:
+        return None, f"the deployment journal cannot be read ({exc.message})"
+    if not began:
+        return None, f"no deployment journal of {journal.release} is recorded"
+    found = [
+        parse_time(e["at"]) for e in events if e.get("step") == "switch-traffic" and e.get("at")
+    ]
+    runs = {
+        e["evidence"].get("run_id")
+        for e in events
+        if isinstance(e.get("evidence"), dict) and e["evidence"].get("run_id")
+    }
+    start = parse_time(began)
+    environment = ctx.config.console.environment
     for record in records:
         if (
             record.get("action") == "switch"
             and record.get("outcome") in ("started", "succeeded")
             and (record.get("params") or {}).get("to") == color
+            and record.get("environment", environment) == environment
+            and record.get("time")
         ):
-            return parse_time(record["time"])
-    return None
+            at = parse_time(record["time"])
+            if at >= start or record.get("run_id") in runs:
+                found.append(at)
+    if not found:
+        return None, f"no switch of {journal.release} to {color} is recorded"
+    return min(found), ""
 
 
 def _snapshot_part(ctx: Services, records: list[dict[str, Any]], now: datetime) -> Part:
@@ -201,7 +280,8 @@ def _snapshot_part(ctx: Services, records: list[dict[str, Any]], now: datetime) 
         snapshots = ctx.snapshots.list()
     except PmbError as exc:
         return Part(title, f"unknown: the snapshots cannot be listed ({exc.message})", False)
-    cutoff = _first_switch_time(ctx, records) or now
+    switched, why = _first_switch_time(ctx, records)
+    cutoff = switched or now
     before = [s for s in snapshots if s.kind != "safety" and s.created_at <= cutoff]
     if not before:
         return Part(
@@ -210,9 +290,12 @@ def _snapshot_part(ctx: Services, records: list[dict[str, Any]], now: datetime) 
     info = before[0]
     age = _age(now - info.created_at)
     label = f" {info.label!r}" if info.label else ""
+    caveat = (
+        f" (the newest snapshot: {why}, so when the deployment began is not known)" if why else ""
+    )
     return Part(
         title,
-        f"{info.id}{label}, taken {info.created_at:%Y-%m-%d %H:%M} UTC ({age} ago)",
+        f"{info.id}{label}, taken {info.created_at:%Y-%m-%d %H:%M} UTC ({age} ago){caveat}",
         True,
         {"info": info, "id": info.id, "age_s": round((now - info.created_at).total_seconds())},
     )
@@ -249,6 +332,8 @@ def _loss_from_counters(
     per_table: dict[str, list[int]] = {}
     reset = []
     for table, current in now.items():
+        if not _app_table(table):
+            continue  # a baseline recorded before this table was left out
         before = baseline.get(table, [0, 0, 0])
         delta = [c - b for c, b in zip(current, before, strict=True)]
         if any(d < 0 for d in delta):
@@ -283,11 +368,14 @@ def _loss_from_counters(
 def _loss_from_rows(ctx: Services, title: str, info: SnapshotInfo) -> Part:
     from pmb_console.recovery import read_database
 
-    expected: dict[str, int] = info.manifest.get("table_row_counts", {})
+    expected = {t: n for t, n in info.manifest.get("table_row_counts", {}).items() if _app_table(t)}
     try:
         counts = read_database(ctx)["row_counts"]
     except PmbError as exc:
         return Part(title, f"unknown: {exc.message}", False)
+    if counts is None:
+        return Part(title, "unknown: a pg_restore is running, so rows cannot be counted", False)
+    counts = {t: n for t, n in counts.items() if _app_table(t)}
     changed = {
         t: counts.get(t, 0) - expected.get(t, 0)
         for t in set(counts) | set(expected)
@@ -351,7 +439,7 @@ def _age(delta) -> str:
 
 
 def format_assessment(a: Assessment, environment: str) -> str:
-    lines = ["Database after the rollback"]
+    lines = [a.heading]
     for part in a.parts:
         lines.append(f"  {part.title}: {part.answer}")
     needed = {

@@ -379,18 +379,65 @@ def lint_files(files: Sequence[Path], *, pg_version: str = "") -> LintReport:
     return LintReport(tuple(p.name for p in files), tuple(findings))
 
 
-def last_lint(records: Iterable[dict[str, Any]], release: str) -> dict[str, Any] | None:
-    """The newest lint recorded in the audit for `release` (from migrate or --lint-only).
+def _lint_of(record: dict[str, Any]) -> Any:
+    return record.get("lint") or ((record.get("plan") or {}).get("data") or {}).get("lint")
 
-    This is what the rollback assessment asks: does rolling back this release need a
-    database restore ("rollback" says), and which findings say so.
+
+def last_lint(records: Iterable[dict[str, Any]], release: str) -> dict[str, Any] | None:
+    """The newest lint of at least one file recorded in the audit for `release` (from
+    migrate or --lint-only); a lint of nothing pending says nothing and is passed over.
     """
     newest = None
     for record in records:
-        lint = record.get("lint") or ((record.get("plan") or {}).get("data") or {}).get("lint")
-        if isinstance(lint, dict) and lint.get("release", "") == release:
+        lint = _lint_of(record)
+        if isinstance(lint, dict) and lint.get("release", "") == release and lint.get("files"):
             newest = lint
     return newest
+
+
+_RAN_FILES = ("started", "succeeded")
+"""The outcomes of a migrate run that reached its files (a run that failed part way
+recorded "started" first, so the files it may have applied are counted)."""
+
+
+def applied_lint(
+    records: Iterable[dict[str, Any]], release: str, environment: str = ""
+) -> dict[str, Any] | None:
+    """The lint of every file the migrate runs of `release` ran, merged; None when no
+    migrate of this release ran a file.
+
+    This is what the rollback assessment asks: does rolling this release back need a
+    database restore. Only runs that applied files answer it: a --lint-only (or a refused
+    migrate) changed nothing, and a lint of nothing pending says nothing, so neither may
+    make a breaking change that did run look safe.
+    """
+    files: list[str] = []
+    findings: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        if record.get("action") != "migrate" or record.get("outcome") not in _RAN_FILES:
+            continue
+        if environment and record.get("environment", environment) != environment:
+            continue
+        lint = _lint_of(record)
+        if not isinstance(lint, dict) or lint.get("release", "") != release:
+            continue
+        ran = [str(f) for f in lint.get("files", [])]
+        if not ran:
+            continue
+        files += [f for f in ran if f not in files]
+        for finding in lint.get("findings", []):
+            findings.setdefault((finding.get("where", ""), finding.get("rule", "")), finding)
+    if not files:
+        return None
+    kept = list(findings.values())
+    breaking = any(f.get("kind") == BREAKS for f in kept)
+    return {
+        "release": release,
+        "files": files,
+        "counts": {kind: sum(f.get("kind") == kind for f in kept) for kind in KIND_TITLES},
+        "rollback": ROLLBACK_NEEDS_RESTORE if breaking else ROLLBACK_BY_TRAFFIC,
+        "findings": kept,
+    }
 
 
 def _read(path: Path) -> str:

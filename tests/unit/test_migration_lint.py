@@ -15,6 +15,7 @@ from pmb_console.actions.migration_lint import (
     ROLLBACK_BY_TRAFFIC,
     ROLLBACK_NEEDS_RESTORE,
     UNREVIEWED,
+    applied_lint,
     last_lint,
     lint_files,
 )
@@ -205,14 +206,51 @@ def test_the_record_for_the_audit_and_the_rollback_assessment(tmp_path):
     records = [
         {
             "action": "migration-lint",
-            "lint": {"release": "v1.1.0", "rollback": ROLLBACK_BY_TRAFFIC},
+            "lint": {"release": "v1.1.0", "files": ["001.sql"], "rollback": ROLLBACK_BY_TRAFFIC},
         },
-        {"action": "migrate", "plan": {"data": {"lint": doc}}},
+        {"action": "migrate", "outcome": "succeeded", "plan": {"data": {"lint": doc}}},
         {"action": "switch", "plan": {"data": {}}},
+        # a later --lint-only with nothing pending lints no file: it says nothing
+        {"action": "migration-lint", "lint": {**doc, "files": [], "findings": []}},
     ]
     assert last_lint(records, "v1.2.0")["rollback"] == ROLLBACK_NEEDS_RESTORE
     assert last_lint(records, "v1.1.0")["rollback"] == ROLLBACK_BY_TRAFFIC
     assert last_lint(records, "v9") is None
+
+
+def _migrate(outcome: str, lint: dict, environment: str = "production") -> dict:
+    return {
+        "action": "migrate",
+        "outcome": outcome,
+        "environment": environment,
+        "plan": {"data": {"lint": lint}},
+    }
+
+
+def test_the_assessment_reads_the_lint_of_the_files_migrate_ran(tmp_path):
+    breaking = lint_files([write(tmp_path, "010_break.sql", BREAKING)]).as_dict("v1.2.0")
+    safe = lint_files([write(tmp_path, "020_bio.sql", NO_TIMEOUTS)]).as_dict("v1.2.0")
+    nothing = lint_files([]).as_dict("v1.2.0")
+    records = [
+        _migrate("refused", breaking),  # refused: ran nothing
+        {"action": "migration-lint", "lint": breaking},  # --lint-only: ran nothing
+        _migrate("started", safe, environment="staging"),  # another environment
+    ]
+    assert applied_lint(records, "v1.2.0", "production") is None
+
+    records += [
+        _migrate("started", breaking),
+        _migrate("succeeded", breaking),
+        _migrate("started", safe),  # a later run of a safe file
+        {"action": "migration-lint", "lint": nothing},
+        _migrate("started", nothing),
+    ]
+    merged = applied_lint(records, "v1.2.0", "production")
+    assert merged is not None
+    assert merged["files"] == ["010_break.sql", "020_bio.sql"]
+    assert merged["rollback"] == ROLLBACK_NEEDS_RESTORE
+    assert merged["counts"][BREAKS] == 7  # each finding once, though two records hold it
+    assert applied_lint(records, "v1.3.0", "production") is None
 
 
 def test_squawk_lines_are_made_one_based(tmp_path):

@@ -2,7 +2,7 @@
 
 The answers come from the runbook engine (`pmb_console.rollback_assessment.assess`);
 this screen shows them and offers the restore, which goes through the guarded flow
-(the environment name typed). Close has the focus.
+(the environment name typed); a read-only console greys it. Close has the focus.
 """
 
 from __future__ import annotations
@@ -36,10 +36,14 @@ class AssessmentScreen(ModalScreen[bool]):
         Binding("R", "restore", "Restore…", id="assessment-restore"),
     ]
 
-    def __init__(self, assessment: Assessment, environment: str) -> None:
+    def __init__(
+        self, assessment: Assessment, environment: str, *, read_only: bool = False
+    ) -> None:
         super().__init__()
         self.assessment = assessment
         self.environment = environment
+        self.read_only = read_only
+        """The restore would be refused: greyed, so it is not offered."""
 
     def compose(self) -> ComposeResult:
         a = self.assessment
@@ -48,9 +52,8 @@ class AssessmentScreen(ModalScreen[bool]):
         table.add_column("answer")
         for title, answer in [(p.title, p.answer) for p in a.parts]:
             table.add_row(title, answer)
-        can_restore = a.restore_action() is not None
         with Vertical(classes="picker", id="assessment-dialog"):
-            yield Static("Database after the rollback", classes="picker-title")
+            yield Static(a.heading, classes="picker-title")
             with VerticalScroll(id="assessment-body"):
                 yield Static(table, id="assessment-parts")
                 yield Static(
@@ -65,15 +68,25 @@ class AssessmentScreen(ModalScreen[bool]):
             with Horizontal(id="assessment-buttons"):
                 yield Button("Close", id="close", variant="primary")
                 yield Button(
-                    "Restore… (R)", id="restore", variant="error", disabled=not can_restore
+                    "Restore… (R)",
+                    id="restore",
+                    variant="error",
+                    disabled=not self.check_action("restore", ()),
                 )
             yield Static(
-                "R: restore through the confirmation (type the environment) · escape: close",
+                "read-only: the restore is refused here · escape: close"
+                if self.read_only
+                else "R: restore through the confirmation (type the environment) · escape: close",
                 classes="picker-hint",
             )
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restore" and (self.read_only or self.assessment.restore_action() is None):
+            return None
+        return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -83,7 +96,7 @@ class AssessmentScreen(ModalScreen[bool]):
             self.dismiss(False)
 
     def action_restore(self) -> None:
-        if self.assessment.restore_action() is not None:
+        if self.check_action("restore", ()):
             self.dismiss(True)
 
     def action_close(self) -> None:
