@@ -34,10 +34,17 @@ class LockHolder:
     """A lock taken on purpose (`pmb-console lock`), not by a running action."""
 
     def describe(self) -> str:
-        if self.deliberate:
-            why = f": {self.reason}" if self.reason else ""
-            return f"{self.operator} on {self.host} since {self.since} (lock {self.lock_id}{why})"
-        return f"{self.operator} on {self.host} (pid {self.pid}) running {self.action} since {self.since}"
+        if self.deliberate:  # the reason before the id: a narrow header cuts the end off
+            said = f": {self.reason}" if self.reason else ""
+            return (
+                f"{self.operator} on {self.host} since {self.since}{said} (lock id {self.lock_id})"
+            )
+        # An action's reason is the one given with it (a --force override says why here).
+        why = f", reason: {self.reason}" if self.reason else ""
+        return (
+            f"{self.operator} on {self.host} (pid {self.pid}) running {self.action} "
+            f"since {self.since}{why}"
+        )
 
 
 def new_lock_id() -> str:

@@ -57,14 +57,25 @@ def size(n: int) -> str:
 
 
 def format_status(doc: dict[str, Any]) -> str:
+    errors = list(doc.get("errors", []))
+    traffic_error = _take_error(errors, "traffic")
+    lock_error = _take_error(errors, "lock")
     w = doc.get("weights", {})
-    lines = [
-        f"LIVE {str(doc.get('live', '?')).upper()}   blue {w.get('blue', '?')}% · green {w.get('green', '?')}%"
-    ]
+    live = str(doc.get("live", "?")).upper()
+    if any(w.get(c) is None for c in ("blue", "green")):
+        why = traffic_error or "the load balancer gave none"
+        lines = [f"LIVE {live}   weights unknown: {why}"]
+    else:
+        lines = [f"LIVE {live}   blue {w['blue']}% · green {w['green']}%"]
     for color, h in doc.get("health", {}).items():
-        mark = "healthy" if h.get("ok") else "UNHEALTHY"
-        lines.append(f"{color:5}  {mark}")
-        for inst in h.get("instances", []):
+        instances = h.get("instances", [])
+        if not instances:
+            lines.append(
+                f"{color:5}  UNHEALTHY: no instances configured ([colors.{color}] instances is empty)"
+            )
+            continue
+        lines.append(f"{color:5}  {'healthy' if h.get('ok') else 'UNHEALTHY'}")
+        for inst in instances:
             said = (
                 f"HTTP {inst['status']}"
                 if inst.get("status") is not None
@@ -74,13 +85,39 @@ def format_status(doc: dict[str, Any]) -> str:
                 f"       {'ok ' if inst.get('ok') else 'BAD'} {inst['name']}: {said} "
                 f"({inst.get('latency_ms', 0):.0f} ms)"
             )
-    lock = doc.get("lock")
-    lines.append(
-        f"lock   {'held by ' + lock.get('operator', '?') + ' (' + lock.get('action', '?') + ')' if lock else 'free'}"
-    )
-    for e in doc.get("errors", []):
+    lines.extend(_lock_lines(doc.get("lock"), lock_error))
+    for e in errors:
         lines.append(f"error  {e}")
     return "\n".join(lines)
+
+
+def _take_error(errors: list[str], part: str) -> str:
+    """The error about one part of the status (removed from `errors`), without its prefix."""
+    for e in errors:
+        if e.startswith(f"{part}: "):
+            errors.remove(e)
+            return e[len(part) + 2 :]
+    return ""
+
+
+def _lock_lines(lock: dict[str, Any] | None, error: str) -> list[str]:
+    if error:
+        return [f"lock   unknown: {error}"]
+    if not lock:
+        return ["lock   free"]
+    from pmb_console.locking import LockHolder
+
+    try:
+        holder = LockHolder(**lock)
+    except TypeError:  # a holder written by another version: say what is there
+        return [f"lock   held: {json.dumps(lock, default=str)}"]
+    lines = [f"lock   held by {holder.describe()}"]
+    if holder.deliberate:
+        lines.append(
+            f"       release: pmb-console unlock (as {holder.operator}), "
+            f"or pmb-console unlock --force {holder.lock_id}"
+        )
+    return lines
 
 
 def format_snapshots(snaps: list[dict[str, Any]]) -> str:

@@ -244,3 +244,71 @@ def test_decommission_without_confirm_exits_3_and_says_what_to_pass(haproxy, con
     assert "not confirmed; nothing changed" in done.stderr
     assert "hint: pass --confirm test to confirm" in done.stderr
     assert haproxy.admin_states()["green"] == 0
+
+
+# --- status in words --------------------------------------------------------------------
+
+
+def test_status_text_says_why_weights_are_unknown(haproxy, tmp_path):
+    config = haproxy.write_pmb_config(tmp_path, runtime_api=f'"unix://{tmp_path}/gone.sock"')
+
+    done = pmb("status", config=config)
+
+    assert done.returncode == 1
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("LIVE UNKNOWN   weights unknown: the HAProxy runtime API socket")
+    assert "does not exist" in first
+    assert "None" not in done.stdout
+
+
+def test_status_text_says_a_color_has_no_instances(haproxy, config):
+    text = config.read_text()
+    green = next(
+        line for line in text.splitlines() if line.startswith("instances") and "green" in line
+    )
+    config.write_text(text.replace(green, "instances = []"))
+
+    done = pmb("status", config=config)
+
+    assert "green  UNHEALTHY: no instances configured ([colors.green] instances is empty)" in (
+        done.stdout
+    ), done.stdout + done.stderr
+
+
+def test_status_text_names_the_lock_holder_with_reason_and_since(haproxy, config):
+    since = now_iso()
+    holder = LockHolder("alice", "war-room-2", 4242, "switch", since, "probe broken")
+    with FileLock(config.parent / "state").hold(holder):
+        done = pmb("status", config=config)
+
+    assert (
+        f"lock   held by alice on war-room-2 (pid 4242) running switch since {since}, "
+        "reason: probe broken"
+    ) in done.stdout
+
+
+def test_status_text_gives_a_deliberate_lock_its_id_and_how_to_release_it(haproxy, config):
+    holder = LockHolder("alice", "war-room-2", 4242, "lock", now_iso(), "db maintenance")
+    taken = FileLock(config.parent / "state").take(holder)
+
+    done = pmb("status", config=config)
+
+    assert f"since {taken.since}: db maintenance (lock id {taken.lock_id})" in done.stdout
+    assert f"pmb-console unlock --force {taken.lock_id}" in done.stdout
+
+
+def test_status_text_says_lock_unknown_when_the_shared_database_is_down(
+    haproxy, config, monkeypatch
+):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = closed.getsockname()[1]
+    config.write_text(config.read_text() + '\n[audit]\ndsn_env = "PMB_TEST_DOWN_AUDIT_URL"\n')
+    monkeypatch.setenv("PMB_TEST_DOWN_AUDIT_URL", f"postgresql://root@127.0.0.1:{port}/pmb")
+    try:
+        done = pmb("status", config=config)
+    finally:
+        closed.close()
+
+    assert "lock   unknown: " in done.stdout, done.stdout + done.stderr
+    assert "lock   free" not in done.stdout
