@@ -36,9 +36,24 @@ def _default_operator() -> str:
         return "unknown"
 
 
+def is_production(environment: str, production: bool | None = None) -> bool:
+    """Whether the console is pointed at production, which every screen marks in red.
+
+    `production` ([console] production) decides when set; otherwise the environment's name
+    does: it starts with "prod" or "prd" (production-eu, prod-us, prd), or is "live".
+    """
+    if production is not None:
+        return production
+    name = environment.strip().lower()
+    return name.startswith(("prod", "prd")) or name == "live"
+
+
 class ConsoleConfig(Model):
     environment: str = "production"
     """Name of the environment; typed to confirm destructive actions."""
+    production: bool | None = None
+    """Whether this is production (the red banner on the header and the confirmation).
+    Unset: derived from the environment name (starts with "prod" or "prd", or is "live")."""
     operator: str = Field(default_factory=_default_operator)
     """Who is at the keyboard; recorded with every action. Default: $USER."""
     read_only: bool = False
@@ -54,6 +69,11 @@ class ConsoleConfig(Model):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return Path(os.path.expanduser(str(v)))
+
+    @property
+    def is_production(self) -> bool:
+        """[console] production when set, else what the environment's name says."""
+        return is_production(self.environment, self.production)
 
 
 class GithubConfig(Model):

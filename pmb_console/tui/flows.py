@@ -261,6 +261,7 @@ class ActionFlows:
                 ConfirmScreen(
                     title=action.title,
                     environment=self.services.config.console.environment,
+                    production=self.services.config.console.is_production,
                     preview=preview,
                     destructive=action.destructive,
                     monotonic=app.monotonic,

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Static
 
 from pmb_console.actions.base import Confirmation
 from pmb_console.actions.runner import Preview
+from pmb_console.config import is_production
 
 ARMING_DELAY_S = 0.3
 """A confirmation sooner than this after the screen opens is a held key, not a decision."""
@@ -58,11 +59,14 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
         environment: str,
         preview: Preview,
         destructive: bool,
+        production: bool | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.action_title = title
         self.environment = environment
+        self.production = is_production(environment, production)
+        """Drawn in the production style: [console] production, else the environment's name."""
         self.preview = preview
         self.destructive = destructive
         self.monotonic = monotonic
@@ -76,8 +80,7 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
 
     def compose(self) -> ComposeResult:
         refused = bool(self.preview.failed)
-        production = self.environment.lower() in ("production", "prod")
-        with Vertical(id="dialog", classes="-production" if production else ""):
+        with Vertical(id="dialog", classes="-production" if self.production else ""):
             yield Static(f"{self.action_title} — {self.environment.upper()}", id="confirm-title")
             with VerticalScroll(id="confirm-body"):
                 yield Static("Plan", classes="confirm-heading")

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from pmb_console.config import is_production
 from pmb_console.providers.base import TrafficState
 from pmb_console.tui.widgets.big_text import big_text
 
@@ -77,22 +78,24 @@ class ConsoleHeader(Vertical):
         operator: str,
         read_only: bool,
         demo: bool,
+        production: bool | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.environment = environment
+        self.production = is_production(environment, production)
+        """The red banner: [console] production, else what the environment's name says."""
         self.release = release
         self.operator = operator
         self.read_only = read_only
         self.demo = demo
 
     def compose(self) -> ComposeResult:
-        production = self.environment.lower() in ("production", "prod")
         with Horizontal(id="header-top"):
             yield Static(
                 f" {self.environment.upper()} ",
                 id="environment",
-                classes="-production" if production else "-other",
+                classes="-production" if self.production else "-other",
             )
             if self.demo and self.environment.upper() != "DEMO":
                 yield Static(" DEMO ", id="demo-badge")
