@@ -193,7 +193,7 @@ def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str
     title = "Migrations backward compatible"
     release = ctx.config.release.version
     try:
-        from pmb_console.actions.migration_lint import BREAKS, applied_lint
+        from pmb_console.actions.migration_lint import BREAKS, UNREVIEWED, applied_lint
     except ImportError:
         return Part(
             title, "unknown: this version cannot read migration lint results", False
@@ -219,6 +219,17 @@ def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str
             True,
             {"lint": lint},
         ), "yes"
+    unjudged = [f for f in lint.get("findings", []) if f.get("kind") == UNREVIEWED]
+    if unjudged:
+        said = "; ".join(f"{f.get('where')} {f.get('rule')}" for f in unjudged[:3])
+        return Part(
+            title,
+            f"unknown: nothing the lint of {files} judged breaks the old version, but "
+            f"{len(unjudged)} statement(s) that ran were not judged ({said}); a traffic "
+            "rollback is enough only if they leave the old version working: review them",
+            False,
+            {"lint": lint},
+        ), "unknown"
     return Part(
         title,
         f"yes: the lint of {files} found nothing that breaks the old version; "

@@ -10,8 +10,9 @@ statements; here each finding is sorted into what it means for a blue/green depl
 - locks or rewrites the table: both colors stall while it runs (an index without
   CONCURRENTLY, a constraint validated at once, a volatile default, no timeouts).
 - advice: worth fixing, harmless to the running versions.
-- unreviewed: statements squawk does not judge (VACUUM FULL, CLUSTER, a plain TRUNCATE)
-  or could not parse. They are never reported as safe.
+- unreviewed: statements squawk does not judge (VACUUM FULL, CLUSTER, a plain TRUNCATE),
+  could not parse, or flags under a rule this console does not know (a newer squawk's).
+  They are never reported as safe.
 
 The safe alternative is the same pattern throughout: expand, then contract. Add the new
 thing, backfill, switch the code, and remove the old thing in a later release.
@@ -45,6 +46,21 @@ KIND_TITLES = {
 
 ROLLBACK_BY_TRAFFIC = "a traffic rollback is enough"
 ROLLBACK_NEEDS_RESTORE = "rollback needs a database restore"
+ROLLBACK_IF_REVIEWED = (
+    "a traffic rollback is enough only if the unreviewed statements leave the old version working"
+)
+
+
+def rollback_words(kinds: Iterable[str]) -> str:
+    """What a rollback takes, given the kinds of the findings: never "enough" while a
+    statement nobody judged is among them."""
+    found = set(kinds)
+    if BREAKS in found:
+        return ROLLBACK_NEEDS_RESTORE
+    if UNREVIEWED in found:
+        return ROLLBACK_IF_REVIEWED
+    return ROLLBACK_BY_TRAFFIC
+
 
 _EXPAND_CONTRACT = (
     "expand then contract: add the new column or table, backfill it, switch the code to it, "
@@ -198,6 +214,11 @@ RULES: dict[str, RuleMeaning] = {
     "require-lock-timeout": _LOCK_TIMEOUT,
     "require-statement-timeout": _STATEMENT_TIMEOUT,
     # --- advice: harmless to the running versions ------------------------------------------
+    "ban-char-field": RuleMeaning(
+        ADVICE,
+        "harmless to the running versions: char(n) pads with spaces, a schema wart only",
+        "text, or varchar(n) where a length limit is meant",
+    ),
     "prefer-robust-stmts": RuleMeaning(
         ADVICE,
         "harmless to the running versions, but a file that stops part way cannot simply be run "
@@ -207,7 +228,10 @@ RULES: dict[str, RuleMeaning] = {
 }
 
 _ADVICE_WHY = "does not affect the running versions; it makes the schema or the file sturdier"
-_UNCLASSIFIED_WHY = "a squawk rule this console does not classify: read squawk's message and judge"
+_UNCLASSIFIED_WHY = (
+    "a squawk rule this console does not classify: read squawk's message and judge whether "
+    "the old version keeps working and whether the table is locked"
+)
 
 
 @dataclass(frozen=True)
@@ -250,7 +274,7 @@ class LintReport:
     @property
     def rollback(self) -> str:
         """What a rollback of this release takes, as far as the migrations decide it."""
-        return ROLLBACK_NEEDS_RESTORE if self.breaking else ROLLBACK_BY_TRAFFIC
+        return rollback_words(f.kind for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         return {kind: len(self.of_kind(kind)) for kind in KIND_TITLES}
@@ -290,18 +314,16 @@ def classify(finding: SquawkFinding) -> Finding:
         )
     meaning = RULES.get(finding.rule)
     if meaning is None:
-        why = (
-            _UNCLASSIFIED_WHY
-            if not finding.rule.startswith(("prefer-", "ban-char"))
-            else _ADVICE_WHY
-        )
+        # squawk's "prefer-*" rules are style; any other rule it adds is shown for review,
+        # never taken for harmless.
+        advice = finding.rule.startswith("prefer-")
         return Finding(
             name,
             finding.line,
             finding.rule,
-            ADVICE,
+            ADVICE if advice else UNREVIEWED,
             finding.message,
-            why,
+            _ADVICE_WHY if advice else _UNCLASSIFIED_WHY,
             finding.help or finding.message,
         )
     return Finding(
@@ -430,12 +452,11 @@ def applied_lint(
     if not files:
         return None
     kept = list(findings.values())
-    breaking = any(f.get("kind") == BREAKS for f in kept)
     return {
         "release": release,
         "files": files,
         "counts": {kind: sum(f.get("kind") == kind for f in kept) for kind in KIND_TITLES},
-        "rollback": ROLLBACK_NEEDS_RESTORE if breaking else ROLLBACK_BY_TRAFFIC,
+        "rollback": rollback_words(str(f.get("kind")) for f in kept),
         "findings": kept,
     }
 

@@ -138,6 +138,19 @@ def test_locking_findings_inform_but_do_not_refuse(users, pg_config, migrations)
     assert outcome.result["rollback"] == ROLLBACK_BY_TRAFFIC
 
 
+def test_a_squawk_rule_the_console_does_not_know_is_shown_by_migrate(users, pg_config, migrations):
+    users.execute("CREATE TYPE mood AS ENUM ('happy', 'sad')")
+    migrations(**{"003_mood": TIMEOUTS + "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh';\n"})
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "succeeded", outcome.message
+    shown = {g.name: g for g in outcome.guards}["locks and unreviewed statements (not blocking)"]
+    assert "003_mood.sql:3 require-enum-value-ordering (unreviewed)" in shown.detail
+    assert outcome.result["rollback"] != ROLLBACK_BY_TRAFFIC
+
+
 def test_create_index_concurrently_runs_outside_a_transaction(users, pg_config, migrations):
     migrations(
         **{

@@ -243,3 +243,24 @@ def test_the_pre_deployment_snapshot_is_this_releases_not_an_earlier_ones(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Database after the rollback of v1.1.0"), proc.stdout
     assert f"Pre-deployment snapshot: {found.snapshot_id} 'before v1.1.0'" in proc.stdout
+
+
+def test_a_statement_nobody_judged_leaves_the_answer_open(
+    pg_database: PgDatabase, pg_config, tmp_path: Path
+) -> None:
+    _seed(pg_database)
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_trim.sql").write_text(
+        "SET lock_timeout = '2s';\nSET statement_timeout = '30s';\nTRUNCATE items;\n"
+    )
+    ctx = bootstrap(load_config(pg_config(RELEASE, migrations_dir=migrations)))
+    migrated = ctx.runner.run(MigrateAction(), Confirmation.yes())
+    assert migrated.status == "succeeded", migrated.message
+
+    found = assess(ctx)
+    assert found.restore_needed == "unknown"
+    assert found.migrations.answer.startswith(
+        "unknown: nothing the lint of 0001_trim.sql judged breaks the old version, but 1 "
+        "statement(s) that ran were not judged (0001_trim.sql:3 TRUNCATE)"
+    )

@@ -13,6 +13,7 @@ from pmb_console.actions.migration_lint import (
     BREAKS,
     LOCKS,
     ROLLBACK_BY_TRAFFIC,
+    ROLLBACK_IF_REVIEWED,
     ROLLBACK_NEEDS_RESTORE,
     UNREVIEWED,
     applied_lint,
@@ -183,6 +184,40 @@ def test_advice_is_kept_apart(tmp_path):
 
     assert ("080_nick.sql", 3, "prefer-text-field") in found(report, ADVICE)
     assert report.rollback == ROLLBACK_BY_TRAFFIC
+
+
+NEWER_RULES = """\
+SET lock_timeout = '2s';
+SET statement_timeout = '30s';
+ALTER TYPE mood ADD VALUE 'meh';
+ALTER TABLE users ADD COLUMN IF NOT EXISTS code char(4);
+"""
+
+UNCOMMITTED = """\
+SET lock_timeout = '2s';
+SET statement_timeout = '30s';
+BEGIN;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;
+"""
+
+
+def test_a_squawk_rule_the_console_does_not_know_is_unreviewed_not_advice(tmp_path):
+    # Rules of squawk 2.70 this console has no meaning for: shown for review, not as safe.
+    report = lint_files(
+        [
+            write(tmp_path, "090_enum.sql", NEWER_RULES),
+            write(tmp_path, "091_begin.sql", UNCOMMITTED),
+        ]
+    )
+
+    unreviewed = found(report, UNREVIEWED)
+    assert ("090_enum.sql", 3, "require-enum-value-ordering") in unreviewed
+    assert ("091_begin.sql", 3, "ban-uncommitted-transaction") in unreviewed
+    assert ("090_enum.sql", 4, "ban-char-field") in found(report, ADVICE)
+    enum = next(f for f in report.findings if f.rule == "require-enum-value-ordering")
+    assert "does not classify" in enum.why and enum.instead
+    assert report.rollback == ROLLBACK_IF_REVIEWED
+    assert "a traffic rollback is enough only if the unreviewed statements" in report.summary()
 
 
 def test_findings_across_files_keep_file_order(tmp_path):
