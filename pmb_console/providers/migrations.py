@@ -128,7 +128,9 @@ class Migrator:
             )
         found = []
         for path in sorted(self.directory.glob("*.sql"), key=lambda p: p.name):
-            found.append(MigrationFile(path.name, path, _sha256(path.read_bytes())))
+            content = path.read_bytes()
+            _refuse_non_utf8(path, content)
+            found.append(MigrationFile(path.name, path, _sha256(content)))
         return found
 
     def applied(self) -> list[AppliedMigration]:
@@ -345,6 +347,20 @@ def _refuse_transaction_control(file: MigrationFile, statements: list[Statement]
                 f"{control.group(1).upper()} is not allowed in a migration file",
                 "each file already runs in its own transaction; remove BEGIN/COMMIT from it",
             )
+
+
+def _refuse_non_utf8(path: Path, content: bytes) -> None:
+    """PostgreSQL and the linter read migrations as UTF-8: a file in another encoding is
+    named here, with where its first undecodable byte is, before anything reads it."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise ProviderError(
+            f"migration {path.name} is not UTF-8 text: byte 0x{content[exc.start]:02x} "
+            f"on line {line} cannot be read; nothing was run",
+            f"save {path} as UTF-8 (from Latin-1, say: iconv -f latin1 -t utf-8)",
+        ) from None
 
 
 def _sha256(data: bytes) -> str:

@@ -91,9 +91,8 @@ def run_squawk(
     except ValueError:
         raw = None
     if not isinstance(raw, list):
-        said = (done.stderr or done.stdout).strip().splitlines()
         raise ProviderError(
-            f"squawk failed (exit {done.returncode}): {said[-1] if said else 'no message'}",
+            f"squawk failed (exit {done.returncode}): {_failure(done.stderr or done.stdout)}",
             "run squawk --reporter json on the migration files by hand to see why",
         )
     by_name = {str(f): Path(f) for f in files}
@@ -110,3 +109,13 @@ def run_squawk(
         if isinstance(item, dict)
     ]
     return sorted(findings, key=lambda f: (str(f.file), f.line))
+
+
+def _failure(said: str) -> str:
+    """squawk's own words when it fails: its message, without the stack trace it appends
+    (whose last line, `_start`, says nothing)."""
+    lines = [line.strip() for line in said.split("Stack backtrace:", 1)[0].splitlines()]
+    words = " ".join(line for line in lines if line)
+    if not words:
+        return "no message"
+    return words if len(words) <= 500 else words[:500] + "…"

@@ -195,6 +195,25 @@ def test_failing_migration_exits_1_naming_file_and_line(pg_database, pg_config, 
     assert pg_database.tables() == ["public.pmb_schema_migrations"]
 
 
+def test_a_migration_that_is_not_utf8_is_named(pg_database, pg_config, tmp_path):
+    config = pg_config()
+    (tmp_path / "migrations" / "001_users.sql").write_text("CREATE TABLE users (id int);")
+    (tmp_path / "migrations" / "002_cafe.sql").write_bytes(
+        "-- Latin-1, as an old editor saved it\nINSERT INTO users VALUES (1); -- café\n".encode(
+            "latin-1"
+        )
+    )
+
+    for args in (("migrate", "--dry-run"), ("migrate", "--yes")):
+        done = pmb(config, *args)
+
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "migration 002_cafe.sql is not UTF-8 text: byte 0xe9 on line 2" in done.stderr
+        assert "save " in done.stderr and "as UTF-8" in done.stderr
+        no_traceback(done)
+    assert pg_database.tables() == []  # not even the first file ran
+
+
 def test_changed_applied_migration_exits_3(pg_database, pg_config, tmp_path):
     config = pg_config()
     migration = tmp_path / "migrations" / "001_users.sql"
