@@ -199,6 +199,13 @@ def rollback_target(records: list[dict[str, Any]]) -> tuple[str | None, str]:
     return None, "the audit log holds no verified switch or rollback"
 
 
+SWITCH_INSTEAD = (
+    "switch traffic to the color you want instead "
+    "(s in the console, `pmb-console switch --to blue|green` on the command line)"
+)
+"""What to do when there is nothing to roll back to, worded for the console and the CLI alike."""
+
+
 class RollbackAction(_TrafficAction):
     name = "rollback"
     title = "roll back traffic"
@@ -212,23 +219,21 @@ class RollbackAction(_TrafficAction):
     def guards(self, ctx: Services) -> list[GuardResult]:
         target, why = self._target(ctx)
         if target is None:
-            return [
-                GuardResult(ROLLBACK_TARGET, False, f"{why}; use `switch --to blue|green` instead")
-            ]
+            return [GuardResult(ROLLBACK_TARGET, False, f"{why}; {SWITCH_INSTEAD}")]
         return [GuardResult(ROLLBACK_TARGET, True, why), *target_guards(ctx, target)]
 
     def plan(self, ctx: Services) -> Plan:
         target, why = self._target(ctx)
         if target is None:
             return Plan(
-                f"cannot roll back: {why}; use `switch --to blue|green` instead",
+                f"cannot roll back: {why}; {SWITCH_INSTEAD}",
                 data={"target": None},
             )
         return self._plan_to(ctx, target, 100)
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         if plan.data.get("target") is None:
-            raise Refused(plan.summary, "name the color: pmb-console switch --to blue|green")
+            raise Refused(plan.summary, SWITCH_INSTEAD)
         return super().execute(ctx, plan, progress)
 
 

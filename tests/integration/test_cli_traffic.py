@@ -105,7 +105,11 @@ def test_rollback_without_history_exits_3_and_says_switch(haproxy, config):
     done = pmb("rollback", "--yes", config=config)
 
     assert done.returncode == 3
-    assert "switch --to" in done.stderr
+    # Worded for both faces: the console's key and the command line's command.
+    assert "switch traffic to the color you want instead" in done.stderr
+    assert "(s in the console, `pmb-console switch --to blue|green` on the command line)" in (
+        done.stderr
+    )
     assert haproxy.weights() == {"blue": 100, "green": 0}
 
 
