@@ -274,7 +274,13 @@ class MigrateAction(Action):
                 "every applied file matches its recorded sha256",
             )
         ]
-        return guards + lint_guards(self.lint(migrator.pending()))
+        from pmb_console.actions.invalid_indexes import invalid_index_guards
+
+        pending = migrator.pending()
+        # Named before the run, not only when it fails: an index an earlier run or a
+        # killed console left invalid is otherwise never mentioned again.
+        left = invalid_index_guards(migrator.invalid_indexes(), pending)
+        return guards + left + lint_guards(self.lint(pending))
 
     def plan(self, ctx: Services) -> Plan:
         migrator = self.migrator(ctx)

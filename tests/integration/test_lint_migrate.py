@@ -287,3 +287,81 @@ def test_a_file_run_outside_a_transaction_says_what_stayed(users, pg_config, mig
     )
     assert valid == {"users_email": True, "users_nick_key": False}
     assert applied(users) == []  # not recorded: the file as a whole did not apply
+
+
+def _leave_an_invalid_index(db) -> None:
+    """What a failed (or killed) CREATE INDEX CONCURRENTLY of an earlier run leaves."""
+    with pytest.raises(Exception, match="could not create unique index"):
+        db.execute("CREATE UNIQUE INDEX CONCURRENTLY users_nick_key ON users (nick)")
+
+
+def test_an_invalid_index_from_an_earlier_run_is_named_before_migrate_runs(
+    users, pg_config, migrations
+):
+    _leave_an_invalid_index(users)
+    migrations(**{"010_bio": TIMEOUTS + "ALTER TABLE users ADD COLUMN IF NOT EXISTS bio text;\n"})
+    config = pg_config(RELEASE)
+
+    done = pmb(config, "migrate", "--yes")
+
+    # In nobody's way: the run goes ahead, and the index is named with the way to clear it.
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert applied(users) == ["010_bio.sql"]
+    (started,) = [
+        r
+        for r in services(config).audit.records()
+        if r["action"] == "migrate" and r["outcome"] == "started"
+    ]
+    (named,) = [g for g in started["guards"] if g["name"].startswith("invalid indexes left")]
+    assert named["ok"]
+    assert "public.users_nick_key on users" in named["detail"]
+    assert "DROP INDEX CONCURRENTLY public.users_nick_key" in named["detail"]
+
+
+def test_an_invalid_index_a_pending_file_would_create_again_refuses(users, pg_config, migrations):
+    _leave_an_invalid_index(users)
+    users.execute("UPDATE users SET nick = 'n' || id")  # the data is fixed; the index is not
+    migrations(
+        **{
+            "011_unique_nick": TIMEOUTS
+            + "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_nick_key ON users (nick);\n"
+        }
+    )
+    config = pg_config(RELEASE)
+
+    refused = pmb(config, "migrate", "--yes")
+
+    # With IF NOT EXISTS the file would be skipped over and "succeed", the index still unused.
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    said = refused.stdout + refused.stderr
+    assert "no invalid index in the way" in said
+    assert "011_unique_nick.sql:3 creates public.users_nick_key" in said
+    assert "DROP INDEX CONCURRENTLY public.users_nick_key" in said
+    assert applied(users) == []
+
+
+def test_a_pending_file_that_drops_the_invalid_index_first_may_run(users, pg_config, migrations):
+    _leave_an_invalid_index(users)
+    users.execute("UPDATE users SET nick = 'n' || id")
+    migrations(
+        **{
+            "012_unique_nick": TIMEOUTS
+            + "DROP INDEX CONCURRENTLY IF EXISTS users_nick_key;\n"
+            + "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_nick_key ON users (nick);\n"
+        }
+    )
+    ctx = services(pg_config(RELEASE))
+
+    outcome = ctx.runner.run(MigrateAction(), Confirmation.yes())
+
+    assert outcome.status == "succeeded", outcome.message
+    assert (
+        users.scalar(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = 'users_nick_key'"
+        )
+        is True
+    )
+    assert [g.name for g in outcome.guards if g.name.startswith("invalid indexes")] == [
+        "invalid indexes left behind (not blocking)"
+    ]
