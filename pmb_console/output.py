@@ -143,7 +143,29 @@ def format_audit(records: list[dict[str, Any]]) -> str:
         rows.append(
             f"{r['time'][:19]}  {r.get('operator', '?'):12} {r['action']:12} {outcome:13} {detail}"
         )
+        rows.extend(f"{'':21}{line}" for line in _audit_details(r))
     return "\n".join(rows)
+
+
+def _audit_details(r: dict[str, Any]) -> list[str]:
+    """The parameters and duration on one line, and a guard override on its own: what the
+    JSON holds that a reader of the log needs, kept short."""
+    said = [f"{k}={_scalar(v)}" for k, v in (r.get("params") or {}).items() if v not in ("", None)]
+    if r.get("duration_s") is not None and r.get("outcome") != "started":
+        said.append(f"took {float(r['duration_s']):.2f} s")
+    override = r.get("override")
+    if r.get("reason") and not override:
+        said.append(f"reason: {r['reason']}")
+    lines = [" · ".join(said)] if said else []
+    if override:
+        failed = "; ".join(
+            f"{g.get('name', '?')}: {g.get('detail', '')}" for g in override.get("guards", [])
+        )
+        lines.append(
+            f"OVERRIDE (--force), reason: {override.get('reason') or '?'}"
+            + (f" — guard failed: {failed}" if failed else "")
+        )
+    return lines
 
 
 def format_checklist(doc: dict[str, Any]) -> str:

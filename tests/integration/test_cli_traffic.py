@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -316,3 +317,25 @@ def test_status_text_says_lock_unknown_when_the_shared_database_is_down(
 
     assert "lock   unknown: " in done.stdout, done.stdout + done.stderr
     assert "lock   free" not in done.stdout
+
+
+def test_audit_text_shows_parameters_duration_and_a_forced_override(haproxy, color_servers, config):
+    color_servers["green"].health = "fail"
+    done = pmb(
+        "switch", "--to", "green", "--yes", "--force", "--reason", "probe broken", config=config
+    )
+    assert done.returncode == 0, done.stderr
+
+    done = pmb("audit", config=config)
+
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()
+    final = next(i for i, row in enumerate(rows) if "switch" in row and "succeeded" in row)
+    assert re.search(r"^\s+to=green · weight=100 · took \d+\.\d\d s$", rows[final + 1])
+    assert (
+        rows[final + 2]
+        .strip()
+        .startswith(
+            "OVERRIDE (--force), reason: probe broken — guard failed: green healthy: answered HTTP 500"
+        )
+    )
