@@ -8,7 +8,7 @@ item, the console's backup view and `snapshots --policy` say the same thing. Pru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -42,16 +42,31 @@ def newest_usable(snapshots: list[SnapshotInfo]) -> SnapshotInfo | None:
 def expired_snapshots(
     snapshots: list[SnapshotInfo], retention_days: int, now: datetime | None = None
 ) -> list[SnapshotInfo]:
-    """Snapshots older than the retention window, oldest first.
+    """Snapshots older than the retention window that pruning may delete, oldest first.
 
-    The newest usable snapshot is never among them, however old: pruning must not leave
-    the database without any backup.
+    The one rule every caller uses (the listing's flag, the backup view, `--policy`, the
+    prune): only snapshots their store marks prunable (on RDS, the console's own manual
+    ones). The newest usable snapshot is never among them, however old: pruning must not
+    leave the database without any backup.
     """
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
     keep = newest_usable(snapshots)
-    old = [s for s in snapshots if s.created_at < cutoff and (keep is None or s.id != keep.id)]
+    old = [
+        s
+        for s in snapshots
+        if s.prunable and s.created_at < cutoff and (keep is None or s.id != keep.id)
+    ]
     return sorted(old, key=lambda s: (s.created_at, s.id))
+
+
+def flag_expired(
+    snapshots: list[SnapshotInfo], retention_days: int, now: datetime | None = None
+) -> list[SnapshotInfo]:
+    """The same snapshots, each with `manifest["expired"]` saying whether it is past
+    retention by the rule above (what the listing shows as "past retention")."""
+    expired = {s.id for s in expired_snapshots(snapshots, retention_days, now)}
+    return [replace(s, manifest={**s.manifest, "expired": s.id in expired}) for s in snapshots]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 
 def list_snapshots(ctx: Services) -> list[SnapshotInfo]:
-    """Every snapshot the configured store knows, newest first."""
-    return ctx.snapshots.list()
+    """Every snapshot the configured store knows, newest first, each flagged
+    `manifest["expired"]` by the same rule the backup policy and the prune use."""
+    from pmb_console.backup_policy import flag_expired
+
+    return flag_expired(ctx.snapshots.list(), ctx.config.backup.retention_days)
 
 
 def store_guards(store: SnapshotStore) -> list[GuardResult]:

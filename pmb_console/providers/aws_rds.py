@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,11 +179,13 @@ class RdsSnapshotStore(SnapshotStore):
         """Snapshots this console took that are older than the retention period.
 
         Automated snapshots are left to RDS's own backup retention, and manual snapshots
-        someone else took (without our prefix) are theirs to keep.
+        someone else took (without our prefix) are theirs to keep: `_info` marks only ours
+        prunable, and the backup policy's one rule does the rest.
         """
+        from pmb_console.backup_policy import expired_snapshots
+
         days = self.retention_days if retention_days is None else retention_days
-        cutoff = datetime.now(UTC) - timedelta(days=days)
-        return [s for s in self.list() if self._ours(s) and s.created_at < cutoff]
+        return expired_snapshots(self.list(), days)
 
     # --- taking and deleting -----------------------------------------------------------
 
@@ -531,8 +533,10 @@ class RdsSnapshotStore(SnapshotStore):
 
     # --- shaping -----------------------------------------------------------------------
 
-    def _ours(self, snapshot: SnapshotInfo) -> bool:
-        return snapshot.kind != "automated" and snapshot.id.startswith(self.prefix + "-")
+    def _ours(self, snapshot_id: str, snapshot_type: str) -> bool:
+        """A manual snapshot this console took (its id carries our prefix)."""
+        ours = snapshot_id.lower().startswith(self.prefix.lower() + "-")
+        return snapshot_type != "automated" and ours
 
     def _info(self, raw: dict[str, Any]) -> SnapshotInfo:
         tags = {t["Key"]: t["Value"] for t in raw.get("TagList", [])}
@@ -543,7 +547,7 @@ class RdsSnapshotStore(SnapshotStore):
         if kind == "manual" and tags.get(TAG_KIND) == "safety":
             kind = "safety"
         age = datetime.now(UTC) - created
-        info = SnapshotInfo(
+        return SnapshotInfo(
             id=raw["DBSnapshotIdentifier"],
             created_at=created,
             label=tags.get(TAG_LABEL, ""),
@@ -558,10 +562,8 @@ class RdsSnapshotStore(SnapshotStore):
                 "allocated_storage_gib": int(raw.get("AllocatedStorage", 0)),
                 "age_hours": round(age.total_seconds() / 3600, 1),
             },
+            prunable=self._ours(raw["DBSnapshotIdentifier"], raw.get("SnapshotType", "manual")),
         )
-        expired = self._ours(info) and age > timedelta(days=self.retention_days)
-        info.manifest["expired"] = expired
-        return info
 
 
 def _settings_of(instance: dict[str, Any]) -> dict[str, Any]:

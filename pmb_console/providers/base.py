@@ -166,6 +166,9 @@ class SnapshotInfo:
     """manual | automated | safety."""
     status: str = "available"
     manifest: dict[str, Any] = field(default_factory=dict)
+    prunable: bool = True
+    """May pruning delete it once it is past retention? The store decides: RDS leaves
+    automated snapshots to RDS and manual ones it did not take to whoever took them."""
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -6,15 +6,24 @@ do, and is asserted by reading AWS state back through boto3.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from botocore.stub import Stubber
 
 from pmb_console.actions.base import Confirmation
-from pmb_console.actions.database import RestoreAction, SnapshotAction
+from pmb_console.actions.database import (
+    PruneSnapshotsAction,
+    RestoreAction,
+    SnapshotAction,
+    list_snapshots,
+)
 from pmb_console.actions.traffic import RollbackAction, SwitchAction
+from pmb_console.backup_policy import backup_policy
 from pmb_console.bootstrap import bootstrap
 from pmb_console.errors import ExitCode
 from tests.fixtures.moto import (
+    REGION,
     aws_config,
     listener_weights,
     make_alb,
@@ -199,3 +208,50 @@ def test_alb_switch_is_not_verified_when_the_receiving_group_loses_its_targets(
     assert out.status == "not-verified" and out.exit_code == ExitCode.FAILED
     assert "after the switch" in out.message and "green" in out.message
     assert listener_weights(moto_aws, world.listener_arn) == {"pmb-blue": 0, "pmb-green": 100}
+
+
+def back_date(snapshot_id, days):
+    """Make moto report a snapshot as taken `days` ago.
+
+    RDS sets a snapshot's creation time itself and moto offers no call to change it, so
+    the test moves it back in the emulator's own record (the server runs in this process);
+    the console then reads it over HTTP like any other snapshot.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.rds.models import rds_backends
+
+    snapshot = rds_backends[DEFAULT_ACCOUNT_ID][REGION].database_snapshots[snapshot_id]
+    snapshot.created = snapshot.created - timedelta(days=days)
+
+
+def snapshot_ids(moto_aws):
+    listed = moto_aws.client("rds").describe_db_snapshots(DBInstanceIdentifier="pmb-prod")
+    return {s["DBSnapshotIdentifier"]: s["SnapshotType"] for s in listed["DBSnapshots"]}
+
+
+def test_rds_prune_deletes_only_our_own_expired_snapshots(moto_aws, tmp_path, colors):
+    """Automated snapshots are RDS's to expire and a DBA's hand-made one is theirs to keep."""
+    make_rds_instance(moto_aws)  # moto takes an automated snapshot at creation
+    ctx = services_for(
+        moto_aws, tmp_path, colors, database={"provider": "rds", "rds": {"instance_id": "pmb-prod"}}
+    )
+    rds = moto_aws.client("rds")
+    [automated] = [i for i, kind in snapshot_ids(moto_aws).items() if kind == "automated"]
+    old_ours = run(ctx, SnapshotAction("last month")).result["snapshot_id"]
+    rds.create_db_snapshot(DBInstanceIdentifier="pmb-prod", DBSnapshotIdentifier="dba-handmade")
+    for snapshot_id, days in ((automated, 40), (old_ours, 35), ("dba-handmade", 33)):
+        back_date(snapshot_id, days)
+    new_ours = run(ctx, SnapshotAction("today")).result["snapshot_id"]
+
+    listed = {s.id: s for s in list_snapshots(ctx)}
+    assert [i for i, s in listed.items() if s.manifest["expired"]] == [old_ours]
+    policy = backup_policy(list(listed.values()), max_age_hours=24, retention_days=30)
+    assert [s.id for s in policy.expired] == [old_ours]
+
+    pruned = run(ctx, PruneSnapshotsAction())
+
+    assert pruned.status == "succeeded", pruned.message
+    assert pruned.result["deleted"] == [old_ours]
+    assert set(snapshot_ids(moto_aws)) == {automated, "dba-handmade", new_ours}
+    again = run(ctx, PruneSnapshotsAction())
+    assert again.status == "nothing-to-do", again.message

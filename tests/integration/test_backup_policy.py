@@ -16,7 +16,12 @@ import pytest
 from pmb_console.actions.base import Confirmation
 from pmb_console.actions.checklist import check_snapshot
 from pmb_console.actions.database import PruneSnapshotsAction, list_snapshots
-from pmb_console.backup_policy import backup_policy, backup_status, expired_snapshots
+from pmb_console.backup_policy import (
+    backup_policy,
+    backup_status,
+    expired_snapshots,
+    flag_expired,
+)
 from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
 from pmb_console.providers.base import SnapshotInfo
@@ -98,6 +103,27 @@ def test_unusable_snapshots_do_not_cover_a_day_nor_count_as_newest():
     assert not policy.days[0].covered
     assert [s.id for s in policy.unusable] == ["broken-1h", "broken-45d"]
     assert [s.id for s in policy.expired] == ["broken-45d"]
+
+
+def test_snapshots_the_store_does_not_own_are_never_expired():
+    """On RDS: automated snapshots and a DBA's hand-made one are not the console's to delete."""
+    snaps = [
+        snap("ours-1h", 1),
+        SnapshotInfo("rds:auto-40d", NOW - timedelta(days=40), kind="automated", prunable=False),
+        SnapshotInfo("dba-handmade-35d", NOW - timedelta(days=35), prunable=False),
+        snap("ours-33d", 33 * 24),
+    ]
+
+    policy = backup_policy(snaps, max_age_hours=24, retention_days=30, now=NOW)
+
+    assert [s.id for s in policy.expired] == ["ours-33d"]
+    flagged = {s.id: s.manifest["expired"] for s in flag_expired(snaps, 30, NOW)}
+    assert flagged == {
+        "ours-1h": False,
+        "rds:auto-40d": False,
+        "dba-handmade-35d": False,
+        "ours-33d": True,
+    }
 
 
 def test_the_checklist_item_and_the_view_agree():
@@ -206,6 +232,9 @@ def test_cli_policy_as_json(on_disk):
     assert covered == {ids[label] for label in AGES_H if label not in EXPIRED}
     text = pmb(config, "snapshots", "--policy")
     assert "expired (older than 30 days" in text.stdout and ids["g-31d"] in text.stdout
+    listed = pmb(config, "snapshots").stdout.splitlines()
+    flagged = {line.split()[0] for line in listed if line.endswith("[past retention]")}
+    assert flagged == {ids[label] for label in EXPIRED}  # the listing agrees with the policy
 
 
 @pytest.mark.postgres
