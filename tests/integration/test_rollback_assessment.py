@@ -23,7 +23,7 @@ from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
 from pmb_console.demo.router import write_weights
 from pmb_console.rollback_assessment import assess, format_assessment
-from tests.fixtures.postgres import PgDatabase
+from tests.fixtures.postgres import DSN_ENV, PgDatabase
 
 RELEASE = '\n[release]\nversion = "v1.1.0"\n'
 
@@ -69,7 +69,8 @@ def test_a_breaking_migration_calls_for_a_restore_and_the_loss_is_counted(
     assert found.loss.data["tables"] == {"public.items": [30, 10, 5]}
     assert found.loss.answer == (
         "about 45 row writes since the snapshot: 30 inserted, 10 updated, 5 deleted"
-        " (most in public.items: 45)"
+        " (most in public.items: 45); writes made while the snapshot was being taken are not"
+        " counted"
     )
     assert found.drill.answer.startswith("unknown: no passed restore drill is recorded")
 
@@ -264,3 +265,51 @@ def test_a_statement_nobody_judged_leaves_the_answer_open(
         "unknown: nothing the lint of 0001_trim.sql judged breaks the old version, but 1 "
         "statement(s) that ran were not judged (0001_trim.sql:3 TRUNCATE)"
     )
+
+
+def test_on_rds_the_loss_is_read_from_the_database_itself(
+    pg_database: PgDatabase, moto_aws, tmp_path: Path, monkeypatch
+) -> None:
+    # The snapshot is RDS's (moto's server); the database the DSN reaches is PostgreSQL.
+    _seed(pg_database)
+    moto_aws.client("rds").create_db_instance(
+        DBInstanceIdentifier="pmb-prod",
+        DBInstanceClass="db.m5.large",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="pmb",
+        MasterUserPassword="not-a-real-secret",
+    )
+    monkeypatch.setenv(DSN_ENV, pg_database.url)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[console]
+environment = "production"
+operator = "oncall-1"
+state_dir = "{tmp_path / "state"}"
+{RELEASE}
+[aws]
+region = "{moto_aws.region}"
+endpoint_url = "{moto_aws.endpoint_url}"
+
+[database]
+provider = "rds"
+dsn_env = "{DSN_ENV}"
+connect_timeout = 3
+
+[database.rds]
+instance_id = "pmb-prod"
+"""
+    )
+    ctx = bootstrap(load_config(config))
+    ctx.snapshots.create("taken outside the console's runner")  # no write counters recorded
+    assert assess(ctx).loss.answer.startswith("unknown: no write counters were recorded when ")
+    snapshot = ctx.runner.run(SnapshotAction("before v1.1.0"), Confirmation.yes())
+    assert snapshot.status == "succeeded", snapshot.message
+    _write(pg_database)
+
+    found = assess(ctx)
+    assert found.snapshot_id == snapshot.result["snapshot_id"]
+    assert found.loss.data["tables"] == {"public.items": [30, 10, 5]}
+    assert found.loss.answer.startswith("about 45 row writes since the snapshot")
