@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from pmb_console.errors import ExitCode, PmbError, UsageError
+from pmb_console.errors import ExitCode, PmbError, ReadOnlyRefused, UsageError
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -191,7 +191,16 @@ def map_interactively(services: Services, as_json: bool) -> int:
     from pmb_console.jira.client import JiraClient
     from pmb_console.jira.mapping import Mapping, save_choices
 
-    if not as_json and sys.stdin.isatty() and sys.stdout.isatty():
+    asks = not as_json and sys.stdin.isatty()
+    if asks and services.config.console.read_only:
+        # Refused before a question is asked: the answers could not be saved.
+        raise ReadOnlyRefused(
+            "jira-migrate --map refused: this console is read-only, so no mapping is saved "
+            "into the config",
+            "run it without --read-only (and without [console] read_only); "
+            "--map --json lists what is unmapped without saving",
+        )
+    if asks and sys.stdout.isatty():
         return _map_on_screen(services)
     cfg = services.config.jira
     with JiraClient(cfg) as client:

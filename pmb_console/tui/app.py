@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 
 from pmb_console.bootstrap import Services
 from pmb_console.errors import PmbError
+from pmb_console.keymap import check_keymap
 from pmb_console.providers.base import LogSource, TrafficState
 from pmb_console.redact import redact
 from pmb_console.tui import keys
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from pmb_console.tui.flows import ActionFlows
 
 Clock = Callable[[], datetime]
+
+NOTICE_STAYS_S = 24 * 3600.0
+"""A notification about the console itself (a key not where the config says) stays up."""
 
 CHECKLIST_INTERVAL_S = 30.0
 """The checklist asks GitHub and git: slower than the traffic poll, and again after every action."""
@@ -115,6 +119,11 @@ class PmbConsoleApp(App[int]):
             self._theme_problem = f"theme {wanted!r} not found or broken; using {DEFAULT_THEME}"
             wanted = DEFAULT_THEME
         self.theme = wanted
+        demo_keys = demo_bindings(demo.faults) if demo is not None else []
+        self.keymap_check = check_keymap(
+            cfg.keymap, [(b.id, b.key) for b in demo_keys if b.id is not None]
+        )
+        """The [keymap] remaps bound, and those refused (an unknown id, a key taken twice)."""
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -122,8 +131,8 @@ class PmbConsoleApp(App[int]):
     # --- start and stop -----------------------------------------------------------------
 
     def on_mount(self) -> None:
-        if self.services.config.keymap:
-            self.set_keymap(dict(self.services.config.keymap))
+        if self.keymap_check.applied:
+            self.set_keymap(dict(self.keymap_check.applied))
         self._exit_on_signals()
         self.call_after_refresh(self._after_first_frame)
 
@@ -198,6 +207,14 @@ class PmbConsoleApp(App[int]):
             self.notify(problem, title="theme", severity="warning", timeout=10)
         if self._theme_problem:
             self.notify(self._theme_problem, title="theme", severity="warning", timeout=10)
+        for wrong in self.keymap_check.problems:
+            self.notify(
+                str(wrong),
+                title="key not moved",
+                severity="warning",
+                timeout=NOTICE_STAYS_S,
+                markup=False,
+            )
         if self.poll:
             self.look_for_interrupted()
 
@@ -562,6 +579,13 @@ class PmbConsoleApp(App[int]):
         from pmb_console.actions.checklist import ITEMS
         from pmb_console.tui.screens.signoff import SignOffScreen
 
+        if self.services.config.console.read_only:
+            self.notify(
+                "sign-off refused: this console is read-only",
+                title="runbook",
+                severity="warning",
+            )
+            return
         if item_id not in ITEMS:
             self.notify(
                 "highlight a §1 checklist item first (arrow keys in the runbook); "
@@ -586,7 +610,13 @@ class PmbConsoleApp(App[int]):
         try:
             sign_off(self.services, item_id, reason)
         except PmbError as exc:
-            self.post_message(WorkFailed(Fault("audit", exc.message, exc.hint)))
+            hint = f"\nhint: {exc.hint}" if exc.hint else ""
+            self.notify(
+                redact(exc.message + hint),
+                title="sign-off not recorded",
+                severity="error",
+                markup=False,
+            )
             return
         self.notify(f"signed off: {title}", title="runbook", timeout=4, markup=False)
         self.wake_poll()
@@ -612,6 +642,15 @@ class PmbConsoleApp(App[int]):
         from pmb_console.postmortem import timeline
         from pmb_console.runbook import DONE
 
+        if self.services.config.console.read_only:
+            self.notify(
+                "post-mortem refused: this console is read-only\n"
+                "hint: `pmb-console postmortem` prints the timeline without writing anything",
+                title="post-mortem",
+                severity="warning",
+                markup=False,
+            )
+            return
         folder = Path(self.services.config.console.state_dir) / "postmortems"
         path = folder / f"postmortem-{self.clock():%Y%m%d-%H%M%S}.md"
         try:
@@ -671,7 +710,7 @@ class PmbConsoleApp(App[int]):
             ]
         self.push_screen(
             HelpScreen(
-                dict(self.services.config.keymap), demo_keys, self.services.config.console.read_only
+                dict(self.keymap_check.applied), demo_keys, self.services.config.console.read_only
             )
         )
 
@@ -722,7 +761,8 @@ class PmbConsoleApp(App[int]):
         main = self.main
         if main is not None:
             for key in keys.KEYS:
-                if key.id == "quit":
+                # What the footer greys is left out here too: the palette offers no refusal.
+                if key.id == "quit" or not main.check_action(key.action, ()):
                     continue
                 yield SystemCommand(key.label, key.help, getattr(main, f"action_{key.action}"))
         for name in sorted(self.themes_found.themes):
@@ -731,11 +771,19 @@ class PmbConsoleApp(App[int]):
                 f"Switch to the {name} theme",
                 lambda n=name: setattr(self, "theme", n),
             )
-        yield SystemCommand(
-            "JIRA: map statuses, types and assignees",
-            "Choose the PM Buddy target of every JIRA status, type and assignee; saved into the config",
-            self.open_jira_mapping,
-        )
+        if self.services.config.console.read_only:
+            yield SystemCommand(
+                "JIRA: map statuses, types and assignees (read-only: shown, not saved)",
+                "See the PM Buddy target of every JIRA status, type and assignee",
+                self.open_jira_mapping,
+            )
+        else:
+            yield SystemCommand(
+                "JIRA: map statuses, types and assignees",
+                "Choose the PM Buddy target of every JIRA status, type and assignee; "
+                "saved into the config",
+                self.open_jira_mapping,
+            )
         yield SystemCommand("Quit", "Quit the console", self.ask_quit)
 
     def open_jira_mapping(self) -> None:

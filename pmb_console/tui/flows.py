@@ -110,7 +110,11 @@ class ActionFlows:
         while after is not None and after in self.app.screen_stack:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         environment = self.services.config.console.environment
-        restore = await self.app.push_screen_wait(AssessmentScreen(assessment, environment))
+        restore = await self.app.push_screen_wait(
+            AssessmentScreen(
+                assessment, environment, read_only=self.services.config.console.read_only
+            )
+        )
         action = assessment.restore_action()
         if restore and action is not None:
             await self.guarded(action)
@@ -152,7 +156,9 @@ class ActionFlows:
             snapshots, max_age_hours=backup.max_age_hours, retention_days=backup.retention_days
         )
         drills = await self.in_thread(DrillHistory(self.services.config.console.state_dir).records)
-        chosen = await self.app.push_screen_wait(BackupsScreen(policy, drills))
+        chosen = await self.app.push_screen_wait(
+            BackupsScreen(policy, drills, read_only=self.services.config.console.read_only)
+        )
         if chosen == "prune":
             return PruneSnapshotsAction()
         if chosen == "drill":

@@ -127,3 +127,27 @@ async def test_jira_that_cannot_be_read_is_said_on_screen(tmp_path, jira_double,
         await until(pilot, lambda: "could not be read" in str(status.render()))
         assert "JIRA refused the credentials (HTTP 401)" in str(status.render())
         await asyncio.sleep(0)
+
+
+async def test_read_only_shows_the_mapping_and_saves_nothing(tmp_path, jira_double, monkeypatch):
+    monkeypatch.setenv("TEST_JIRA_EMAIL", EMAIL)
+    monkeypatch.setenv("TEST_JIRA_TOKEN", TOKEN)
+    path = config_for(tmp_path, jira_double.url)
+    path.write_text(path.read_text().replace("[console]\n", "[console]\nread_only = true\n"))
+    before = path.read_bytes()
+    app = Host(path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count > 0)
+        status = app.screen.query_one("#jira-map-status")
+        assert "read-only: choices are not saved" in str(status.render())
+        save = next(b for b in app.screen.active_bindings.values() if b.binding.action == "save")
+        assert not save.enabled  # greyed in the footer
+        table.move_cursor(row=0)
+        await pilot.press("enter", *"BUG", "enter", "s")
+        await pilot.pause(0.3)
+        assert not app.screen.saved
+        await pilot.press("escape")
+        await until(pilot, lambda: app.result is not None)
+    assert app.result is False
+    assert path.read_bytes() == before

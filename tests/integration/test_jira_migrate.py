@@ -497,3 +497,22 @@ def test_the_real_program_runs_a_dry_run_and_shows_the_rate_limit_wait(
     assert done.stdout.startswith("JIRA migration dry run: 250 issues in 3 pages")
     assert "waiting 1 s (rate limited (HTTP 429))" in done.stderr
     assert "Traceback" not in done.stderr and TOKEN not in done.stdout + done.stderr
+
+
+def test_cli_map_read_only_refuses_before_asking_and_saves_nothing(
+    tmp_path, jira_double, jira_env, monkeypatch, capsys
+):
+    from pmb_console.cli import main
+
+    config = write_config(tmp_path, jira_double, None, csv=False, extra="", monkeypatch=monkeypatch)
+    before = config.read_bytes()
+    asked = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt="": asked.append(prompt) or "BUG")
+    code = main(["jira-migrate", "--map", "--read-only", "--config", str(config)])
+    said = capsys.readouterr().err
+    assert code == 5, said
+    assert "jira-migrate --map refused: this console is read-only" in said
+    assert asked == []
+    assert config.read_bytes() == before
+    assert not (tmp_path / "state" / "audit.jsonl").exists()

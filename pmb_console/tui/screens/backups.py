@@ -4,7 +4,7 @@ Shows what `pmb-console snapshots --policy` and `drill --history` say: the newes
 snapshot's age against [backup] max_age_hours, one mark per day of the retention window,
 the snapshots past retention, and the last drills with how long each took. A restore
 drill of the newest snapshot (D) and pruning the expired snapshots (X) are one key away
-and go through the guarded flow. Close has the focus.
+and go through the guarded flow; a read-only console greys both. Close has the focus.
 """
 
 from __future__ import annotations
@@ -70,10 +70,14 @@ class BackupsScreen(ModalScreen[str | None]):
         Binding("D", "drill", "Restore drill…", id="backups-drill"),
     ]
 
-    def __init__(self, policy: BackupPolicy, drills: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, policy: BackupPolicy, drills: list[dict[str, Any]], *, read_only: bool = False
+    ) -> None:
         super().__init__()
         self.policy = policy
         self.drills = drills
+        self.read_only = read_only
+        """A drill writes a scratch database and a prune deletes: both refused, so greyed."""
 
     def compose(self) -> ComposeResult:
         p = self.policy
@@ -110,18 +114,32 @@ class BackupsScreen(ModalScreen[str | None]):
                 yield Static(policy_table(p), id="backups-days")
             with Horizontal(id="backups-buttons"):
                 yield Button("Close", id="close", variant="primary")
-                yield Button("Restore drill… (D)", id="drill", disabled=not p.newest)
                 yield Button(
-                    "Prune expired… (X)", id="prune", variant="error", disabled=not p.expired
+                    "Restore drill… (D)", id="drill", disabled=not self.check_action("drill", ())
+                )
+                yield Button(
+                    "Prune expired… (X)",
+                    id="prune",
+                    variant="error",
+                    disabled=not self.check_action("prune", ()),
                 )
             yield Static(
-                "D: drill the newest snapshot into the scratch database · "
+                "read-only: drill and prune are refused here · escape: close"
+                if self.read_only
+                else "D: drill the newest snapshot into the scratch database · "
                 "X: delete the expired snapshots (confirmed) · escape: close",
                 classes="picker-hint",
             )
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "prune":
+            return None if self.read_only or not self.policy.expired else True
+        if action == "drill":
+            return None if self.read_only or not self.policy.newest else True
+        return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -133,11 +151,11 @@ class BackupsScreen(ModalScreen[str | None]):
             self.dismiss(None)
 
     def action_prune(self) -> None:
-        if self.policy.expired:
+        if self.check_action("prune", ()):
             self.dismiss("prune")
 
     def action_drill(self) -> None:
-        if self.policy.newest:
+        if self.check_action("drill", ()):
             self.dismiss("drill")
 
     def action_close(self) -> None:

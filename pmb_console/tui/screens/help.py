@@ -36,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("what it does")
         for key in KEYS:
             bound = self.keymap.get(key.id, key.key)
-            note = " (refused: read-only)" if self.read_only and key.mutating else ""
+            note = " (refused: read-only)" if self.read_only and key.refused_in_read_only else ""
             table.add_row(key_display(bound), key.help + note)
         table.add_row("ctrl+p", "Command palette: every action and every theme")
         table.add_row("escape", "Close a dialog; Cancel in a confirmation")

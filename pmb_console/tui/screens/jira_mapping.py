@@ -4,6 +4,7 @@ saves the choices into the config (RUNBOOK §5's "custom mapping UI").
 
 Reading JIRA and writing the config are blocking: both run in thread workers and come
 back as messages. The screen holds the choices; `pmb_console.jira.mapping` does the work.
+A read-only console shows the mapping and greys saving: a spectator writes no config.
 
     app.push_screen(JiraMappingScreen(config))
 """
@@ -177,9 +178,12 @@ class JiraMappingScreen(Screen[bool]):
                     row.kind, row.label, str(row.issues), self.target_of(row), key=str(index)
                 )
         self.count_unmapped()
-        self.query_one("#jira-map-status", Static).update(
-            f"{inventory.issues} issues · Enter: choose · s: save · r: rescan · Escape: close"
+        keys = (
+            "read-only: choices are not saved · r: rescan · Escape: close"
+            if self.read_only
+            else "Enter: choose · s: save · r: rescan · Escape: close"
         )
+        self.query_one("#jira-map-status", Static).update(f"{inventory.issues} issues · {keys}")
         table.focus()
 
     @on(SurveyFailed)
@@ -263,7 +267,23 @@ class JiraMappingScreen(Screen[bool]):
         )
         self.count_unmapped()
 
+    @property
+    def read_only(self) -> bool:
+        return self.config.console.read_only
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save" and self.read_only:
+            return None  # greyed: the footer does not offer what would be refused
+        return True
+
     def action_save(self) -> None:
+        if self.read_only:
+            self.notify(
+                "saving the mapping refused: this console is read-only",
+                title="mapping not saved",
+                severity="warning",
+            )
+            return
         changed = {
             table: {**getattr(self.config.jira, table), **chosen}
             for table, chosen in self.choices.items()

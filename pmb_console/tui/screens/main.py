@@ -61,7 +61,7 @@ class MainScreen(Screen[None]):
             demo=self.app.demo is not None,
             id="header",
         )
-        keymap = cfg.keymap
+        keymap = self.app.keymap_check.applied
         yield MonitorBanner(
             rollback_key=keys.key_display(keymap.get("rollback", "r")),
             extend_key=keys.key_display(keymap.get("extend_monitor", "e")),
@@ -183,8 +183,10 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.app
+        if action in keys.READ_ONLY_REFUSED and app.services.config.console.read_only:
+            return None  # a sign-off or the post-mortem writes too: a spectator writes nothing
         if action in keys.MUTATING_ACTIONS:
-            if app.services.config.console.read_only or app.busy:
+            if app.busy:
                 return None
             if app.war_room.lost:  # the shared lock cannot be taken: say so before the key
                 return None
