@@ -292,6 +292,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
     assert cfg is not None
+    from pmb_console.errors import ConfigError, Problem
+    from pmb_console.keymap import check_keymap
+
+    keymap = check_keymap(cfg.keymap)
+    if keymap.problems:
+        raise ConfigError(
+            [Problem(cfg.source, f"keymap.{p.binding_id}", p.what) for p in keymap.problems]
+        )
     print(
         f"{cfg.source}: ok (environment {cfg.console.environment}, traffic {cfg.traffic.provider}, "
         f"database {cfg.database.provider})"
