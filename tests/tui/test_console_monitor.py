@@ -112,7 +112,7 @@ async def test_a_breach_raises_the_banner_and_the_rollback_key_leads_to_the_asse
             "Last restore drill",
         ):
             assert title in text, title
-        assert "unknown: no lint recorded for release" in text
+        assert "unknown: no migrate of release v1.1.0 that ran migration" in text
         assert "none: no snapshot was taken before the" in text
         assert "=> whether a restore is needed is unknown" in text
         assert "restore: no pre-deployment snapshot to restore" in text
