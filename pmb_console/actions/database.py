@@ -150,10 +150,17 @@ class RestoreAction(Action):
             return Plan(f"restore {self.snapshot_id}: no such snapshot", data={"target": target})
         tables = info.manifest.get("table_row_counts", {})
         label = f" {info.label!r}" if info.label else ""
+        kept = store.continued_safety(self.snapshot_id)
+        safety_step = (
+            f"no new safety snapshot: the interrupted restore's safety snapshot {kept} "
+            "holds the database as it was before; continue where it stopped"
+            if kept
+            else f"take a safety snapshot of {target} first"
+        )
         return Plan(
             f"replace {target} with snapshot {info.id}{label} of database {info.database or '?'} "
             f"taken {info.created_at:%Y-%m-%d %H:%M:%S} UTC",
-            (f"take a safety snapshot of {target} first", *store.restore_steps(info)),
+            (safety_step, *store.restore_steps(info)),
             {
                 "target": target,
                 "snapshot": {k: v for k, v in info.as_dict().items() if k != "manifest"},
@@ -163,18 +170,30 @@ class RestoreAction(Action):
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         store = ctx.snapshots
-        safety = store.create(
-            f"safety copy before restoring {self.snapshot_id}",
-            prefixed(progress, "safety snapshot: "),
-            kind="safety",
-        )
-        self.safety_snapshot_id = safety.id
+        kept = store.continued_safety(self.snapshot_id)
+        if kept:
+            # Continuing (the RDS endpoint may have no instance now): a new snapshot would
+            # only delay its return, and the one taken at the start holds the data before.
+            progress(
+                f"no new safety snapshot: continuing the interrupted restore of {self.snapshot_id}, "
+                f"whose safety snapshot {kept} holds the database as it was before",
+                None,
+            )
+            safety_id = kept
+        else:
+            safety_id = store.create(
+                f"safety copy before restoring {self.snapshot_id}",
+                prefixed(progress, "safety snapshot: "),
+                kind="safety",
+            ).id
+            store.safety_taken(self.snapshot_id, safety_id)
+        self.safety_snapshot_id = safety_id
         try:
             restored = store.restore(self.snapshot_id, progress)
         except ProviderError as exc:
             back = (
-                f"the database as it was just before is in safety snapshot {safety.id}: "
-                f"pmb-console restore {safety.id} --confirm {ctx.config.console.environment}"
+                f"the database as it was just before is in safety snapshot {safety_id}: "
+                f"pmb-console restore {safety_id} --confirm {ctx.config.console.environment}"
             )
             # The store's own hint (e.g. how to continue an interrupted RDS restore) comes first.
             raise ProviderError(
@@ -182,7 +201,7 @@ class RestoreAction(Action):
             ) from None
         return {
             "snapshot_id": self.snapshot_id,
-            "safety_snapshot_id": safety.id,
+            "safety_snapshot_id": safety_id,
             "duration_s": restored.duration_s,
             "row_counts": restored.row_counts,
             "mismatches": restored.mismatches,

@@ -78,6 +78,8 @@ class RestorePlan:
     """Network and class of the current instance, given to the restored one."""
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     finished_at: str = ""
+    safety_snapshot_id: str = ""
+    """The safety snapshot taken before step 1: continuing the restore takes no other."""
 
     def done(self, step: str) -> bool:
         return bool(self.steps.get(step, {}).get("done_at"))
@@ -139,6 +141,8 @@ class RdsSnapshotStore(SnapshotStore):
         self._aws = config.aws
         self._client = client
         self._api: AwsApi | None = None
+        self._safety_before: dict[str, str] = {}
+        """Safety snapshots taken for restores not yet journaled, by snapshot restored."""
 
     @property
     def api(self) -> AwsApi:
@@ -330,6 +334,21 @@ class RdsSnapshotStore(SnapshotStore):
         plan = self.journal.load()
         return plan if plan is not None and not plan.finished_at else None
 
+    def continued_safety(self, snapshot_id: str) -> str:
+        pending = self.pending_restore()
+        if pending is None or pending.snapshot_id != snapshot_id or not pending.safety_snapshot_id:
+            return ""
+        raw = self._describe_snapshot(pending.safety_snapshot_id)
+        return pending.safety_snapshot_id if raw and raw["Status"] == "available" else ""
+
+    def safety_taken(self, snapshot_id: str, safety_snapshot_id: str) -> None:
+        pending = self.pending_restore()
+        if pending is not None and pending.snapshot_id == snapshot_id:
+            pending.safety_snapshot_id = safety_snapshot_id  # its first one is gone or unknown
+            self.journal.save(pending)
+        else:
+            self._safety_before[snapshot_id] = safety_snapshot_id
+
     def restore(self, snapshot_id: str, progress: ProgressFn = no_progress) -> RestoreResult:
         """Restore into a new instance and rename it into place; continues a pending one."""
         pending = self.pending_restore()
@@ -356,6 +375,7 @@ class RdsSnapshotStore(SnapshotStore):
             operator=self.operator,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             settings=_settings_of(current),
+            safety_snapshot_id=self._safety_before.pop(snapshot_id, ""),
         )
         self.journal.save(plan)
         return self._carry_out(plan, progress)

@@ -227,6 +227,16 @@ class SnapshotStore(ABC):
         """What `restore` will do, in this store's own words, for plans and confirmations."""
         return (f"restore {snapshot.id} into {self.describe_target()}",)
 
+    def continued_safety(self, snapshot_id: str) -> str:
+        """The safety snapshot already taken for an interrupted restore of `snapshot_id`
+        that `restore` will continue; "" when there is none and a new one is needed."""
+        return ""
+
+    def safety_taken(self, snapshot_id: str, safety_snapshot_id: str) -> None:
+        """Note the safety snapshot taken before restoring `snapshot_id` (a store that
+        journals its restores keeps it, so continuing one does not take another)."""
+        return None
+
     INTEGRITY = "the snapshot passed the store's own checks"
     """What `check` proves when it finds nothing, said in the restore guards."""
 

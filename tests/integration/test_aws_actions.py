@@ -255,3 +255,61 @@ def test_rds_prune_deletes_only_our_own_expired_snapshots(moto_aws, tmp_path, co
     assert set(snapshot_ids(moto_aws)) == {automated, "dba-handmade", new_ours}
     again = run(ctx, PruneSnapshotsAction())
     assert again.status == "nothing-to-do", again.message
+
+
+def safety_snapshots(moto_aws):
+    """Every safety snapshot, of whichever instance (mid-restore ours is renamed aside)."""
+    listed = moto_aws.client("rds").describe_db_snapshots()["DBSnapshots"]
+    return [s["DBSnapshotIdentifier"] for s in listed if "-safety-" in s["DBSnapshotIdentifier"]]
+
+
+def test_continuing_an_interrupted_rds_restore_takes_no_second_safety_snapshot(
+    moto_aws, tmp_path, colors
+):
+    """Stopped at step 4 the endpoint has no instance: continuing must not wait for a snapshot."""
+    make_rds_instance(moto_aws)
+    rds_section = {"provider": "rds", "rds": {"instance_id": "pmb-prod"}}
+    ctx = services_for(moto_aws, tmp_path, colors, database=rds_section)
+    snapshot_id = run(ctx, SnapshotAction("good data")).result["snapshot_id"]
+
+    def ctrl_c_at_rename_into_place(message, fraction=None):
+        if message.startswith("step 4/4"):
+            raise KeyboardInterrupt
+
+    stopped = ctx.runner.run(
+        RestoreAction(snapshot_id),
+        Confirmation.yes("production"),
+        progress=ctrl_c_at_rename_into_place,
+    )
+    assert stopped.status == "interrupted"
+    instances = {
+        i["DBInstanceIdentifier"]
+        for i in moto_aws.client("rds").describe_db_instances()["DBInstances"]
+    }
+    assert "pmb-prod" not in instances  # renamed aside; the restored one not yet in place
+    [first_safety] = safety_snapshots(moto_aws)
+
+    again = services_for(moto_aws, tmp_path, colors, database=rds_section)  # a new console
+    preview = again.runner.preview(RestoreAction(snapshot_id))
+    said = []
+    continued = again.runner.run(
+        RestoreAction(snapshot_id),
+        Confirmation.yes("production"),
+        progress=lambda m, f=None: said.append(m),
+    )
+
+    assert continued.status == "succeeded", continued.message
+    assert safety_snapshots(moto_aws) == [first_safety]
+    assert continued.result["safety_snapshot_id"] == first_safety
+    assert any(
+        first_safety in step and "no new safety snapshot" in step for step in preview.plan.steps
+    )
+    assert said[0] == (
+        f"no new safety snapshot: continuing the interrupted restore of {snapshot_id}, "
+        f"whose safety snapshot {first_safety} holds the database as it was before"
+    )
+    instances = {
+        i["DBInstanceIdentifier"]
+        for i in moto_aws.client("rds").describe_db_instances()["DBInstances"]
+    }
+    assert "pmb-prod" in instances
