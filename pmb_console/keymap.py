@@ -147,7 +147,13 @@ KEYS: tuple[Key, ...] = (
         "Follow the newest log lines again",
         show=False,
     ),
-    Key("quit", "q", "quit_console", "Quit", "Quit (asks first while an action runs)"),
+    Key(
+        "quit",
+        "q",
+        "quit_console",
+        "Quit",
+        "Quit, as Ctrl+C does (asks first while an action runs)",
+    ),
 )
 
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)

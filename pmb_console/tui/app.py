@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -193,6 +194,31 @@ class PmbConsoleApp(App[int]):
     async def action_quit(self) -> None:
         self._stopping.set()
         await super().action_quit()
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C quits, as an operator's hands expect (asking first while an action runs).
+
+        Textual binds it to a hint instead; in a text field it still copies, since the
+        field's own binding comes first.
+        """
+        self.ask_quit()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications here carry errors, hints and paths as plain text.
+
+        Textual reads them as markup by default, which swallows config keys written in
+        brackets ("set [aws] profile" showed as "set  profile") and raises on a stray
+        "[/...]" in an error message.
+        """
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self._stopping.set()  # the screen is going: messages still queued must not touch it

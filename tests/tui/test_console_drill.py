@@ -80,3 +80,49 @@ smoke_query = "SELECT count(*) = 300 FROM issues"
     assert pg_database.rows("SELECT count(*) FROM issues") == [(300,)]
     drill = services.audit.last(lambda r: r.get("action") == "drill")
     assert drill["outcome"] == "succeeded" and drill["params"]["snapshot_id"] is None
+
+
+async def test_a_drill_without_a_target_says_which_key_to_set_brackets_and_all(
+    console_services, pg_database, tmp_path, monkeypatch
+):
+    """Errors name config keys in brackets; a notification must show them as written."""
+    monkeypatch.setenv(DSN_ENV, pg_database.url)
+    pg_database.execute("CREATE TABLE issues (id int PRIMARY KEY)")
+    services = console_services(
+        extra=f"""
+[database]
+provider = "pg_dump"
+dsn_env = "{DSN_ENV}"
+[database.pg_dump]
+backup_dir = {json.dumps(str(tmp_path / "backups"))}
+"""
+    )
+    taken = services.runner.run(SnapshotAction("before the drill"), Confirmation.yes())
+    assert taken.status == "succeeded", taken.message
+    app = PmbConsoleApp(services, clock=fixed_clock)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await until(pilot, lambda: "LIVE" in screen_text(app), what="the dashboard")
+        await pilot.press("B")
+        await until(pilot, lambda: isinstance(app.screen, BackupsScreen), what="the backup view")
+        await pilot.press("D")
+        await until(
+            pilot,
+            lambda: "no drill target is configured" in screen_text(app),
+            what="the error notification",
+        )
+        assert "set [database.drill] target_dsn_env" in screen_text(app)
+    assert services.audit.last(lambda r: r.get("action") == "drill") is None
+
+
+async def test_notifications_show_bracketed_config_keys_as_written(console_services):
+    """Hints name keys like "[aws] profile"; read as markup, "[aws]" vanished (and a stray
+    "[/x]" raised). The console's notifications are plain text."""
+    app = PmbConsoleApp(console_services(), clock=fixed_clock)
+    async with app.run_test(size=(160, 45), notifications=True) as pilot:
+        await until(pilot, lambda: "LIVE" in screen_text(app), what="the dashboard")
+        app.notify("set [aws] profile, or [/x] the region", title="cannot read traffic")
+        await until(
+            pilot,
+            lambda: "set [aws] profile, or [/x] the region" in screen_text(app),
+            what="the notification as written",
+        )

@@ -308,3 +308,11 @@ async def test_quit_asks_first_while_an_action_runs(console_services, haproxy, c
         await until(pilot, lambda: not app.busy, what="the flow ended")
         await pilot.press("q")
         await until(pilot, lambda: app.return_code == 0, what="quit at once when idle")
+
+
+async def test_ctrl_c_quits_like_q(console_services):
+    app = PmbConsoleApp(console_services(), clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, "LIVE BLUE")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: app.return_code == 0, what="the console to quit")
