@@ -13,7 +13,8 @@ drill's duration is what the rollback assessment quotes. The production database
 the drill target: a target that resolves to it is refused, however it is written.
 
 With the RDS snapshot store the drill target is a scratch instance restored beside
-production and deleted after (actions/drill_rds.py); this class hands over to it.
+production and deleted after (actions/drill_rds.py); with the demo's store it is a scratch
+copy of the demo's database file (actions/drill_demo.py); this class hands over to them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pmb_console.providers.base import ProgressFn, SnapshotInfo
 from pmb_console.redact import redact
 
 if TYPE_CHECKING:
+    from pmb_console.actions.drill_demo import DemoDrill
     from pmb_console.actions.drill_rds import RdsDrill
     from pmb_console.bootstrap import Services
 
@@ -230,21 +232,26 @@ class DrillAction(Action):
             self._identities[dsn] = ask(dsn)
         return self._identities[dsn]
 
-    def _on_rds(self, ctx: Services) -> RdsDrill | None:
-        if ctx.snapshots.name != "rds":
-            return None
-        from pmb_console.actions.drill_rds import RdsDrill
+    def _handover(self, ctx: Services) -> RdsDrill | DemoDrill | None:
+        """The drill of a store whose target is not a PostgreSQL DSN; None for pg_dump."""
+        if ctx.snapshots.name == "rds":
+            from pmb_console.actions.drill_rds import RdsDrill
 
-        return RdsDrill(self)
+            return RdsDrill(self)
+        if ctx.snapshots.name == "demo":
+            from pmb_console.actions.drill_demo import DemoDrill
+
+            return DemoDrill(self)
+        return None
 
     def guards(self, ctx: Services) -> list[GuardResult]:
         store = ctx.snapshots
-        if rds := self._on_rds(ctx):
-            return rds.guards(ctx)
+        if other := self._handover(ctx):
+            return other.guards(ctx)
         if not hasattr(store, "restore_into"):
             raise ProviderError(
                 f"restore drills with the {store.name} snapshot store are not built yet",
-                'drills work with [database] provider = "pg_dump"',
+                'drills work with [database] provider = "pg_dump", "rds" or "demo"',
             )
         target = self.target_dsn(ctx)
         why = self.production_check(ctx, target)
@@ -265,8 +272,8 @@ class DrillAction(Action):
         ]
 
     def plan(self, ctx: Services) -> Plan:
-        if rds := self._on_rds(ctx):
-            return rds.plan(ctx)
+        if other := self._handover(ctx):
+            return other.plan(ctx)
         target = _describe(self.target_dsn(ctx))
         info = self.snapshot(ctx)
         tables = info.manifest.get("table_row_counts", {})
@@ -286,8 +293,8 @@ class DrillAction(Action):
     # --- doing -----------------------------------------------------------------------
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
-        if rds := self._on_rds(ctx):
-            return rds.execute(ctx, plan, progress)
+        if other := self._handover(ctx):
+            return other.execute(ctx, plan, progress)
         target = self.target_dsn(ctx)
         why = self.production_check(ctx, target)
         if why:  # checked again here, so not even --force can aim a drill at production
@@ -295,33 +302,43 @@ class DrillAction(Action):
         snapshot_id = plan.data["snapshot_id"]
         run = _DrillRun(ctx, snapshot_id, target, progress)
         record = run.carry_out(plan.data.get("smoke_query", ""))
-        DrillHistory(ctx.config.console.state_dir).append(record)
-        if not record["ok"]:
-            failed = next(p for p in record["phases"] if not p["ok"])
-            raise DrillFailed(
-                f"drill of {snapshot_id} failed at the {failed['name']} phase: {failed['detail']}",
-                "the production database was not touched; the drill is in the history "
-                "(pmb-console drill --history)",
-            )
-        return record
+        return record_drill(ctx, record, "the production database was not touched")
 
     def read_back(self, ctx: Services) -> dict[str, Any]:
-        rds = self._on_rds(ctx)
-        return rds.read_back(ctx) if rds else {}
+        other = self._handover(ctx)
+        return other.read_back(ctx) if other else {}
 
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
-        if rds := self._on_rds(ctx):
-            return rds.verify(ctx, plan, result)
-        last = DrillHistory(ctx.config.console.state_dir).last()
-        if last is None or last.get("run") != result["run"]:
-            return Verification(False, "the drill is missing from the drill history")
-        timings = ", ".join(f"{p['name']} {p['duration_s']:.2f} s" for p in last["phases"])
-        return Verification(
-            True,
-            f"snapshot {last['snapshot_id']} restored and checked in {last['duration_s']:.2f} s "
-            f"({timings})",
-            {"drill": last},
+        if other := self._handover(ctx):
+            return other.verify(ctx, plan, result)
+        return verify_in_history(ctx, result)
+
+
+def record_drill(ctx: Services, record: dict[str, Any], untouched: str) -> dict[str, Any]:
+    """Append the drill to the history; a failed drill raises DrillFailed naming its phase."""
+    DrillHistory(ctx.config.console.state_dir).append(record)
+    if not record["ok"]:
+        failed = next(p for p in record["phases"] if not p["ok"])
+        raise DrillFailed(
+            f"drill of {record['snapshot_id']} failed at the {failed['name']} phase: "
+            f"{failed['detail']}",
+            f"{untouched}; the drill is in the history (pmb-console drill --history)",
         )
+    return record
+
+
+def verify_in_history(ctx: Services, result: dict[str, Any]) -> Verification:
+    """The drill just run, read back from the drill history, with each phase's time."""
+    last = DrillHistory(ctx.config.console.state_dir).last()
+    if last is None or last.get("run") != result["run"]:
+        return Verification(False, "the drill is missing from the drill history")
+    timings = ", ".join(f"{p['name']} {p['duration_s']:.2f} s" for p in last["phases"])
+    return Verification(
+        True,
+        f"snapshot {last['snapshot_id']} restored and checked in {last['duration_s']:.2f} s "
+        f"({timings})",
+        {"drill": last},
+    )
 
 
 class _DrillRun:
@@ -345,17 +362,26 @@ class _DrillRun:
             self._conn = connect(self.target, connect_timeout=timeout)
         return self._conn
 
-    def carry_out(self, smoke_query: str) -> dict[str, Any]:
-        started_at = now_iso()
-        started = time.monotonic()
-        info = self.store.get(self.snapshot_id)
-        expected: dict[str, int] = info.manifest.get("table_row_counts", {}) if info else {}
-        steps = (
+    def steps(
+        self, expected: dict[str, int], smoke_query: str
+    ) -> tuple[tuple[str, Callable[[], str]], ...]:
+        """The phases, in order, each a name and what it does (its answer is the detail)."""
+        return (
             ("checksum", self._checksum),
             ("restore", self._restore),
             ("row counts", lambda: self._row_counts(expected)),
             ("smoke", lambda: self._smoke(smoke_query)),
         )
+
+    def describe_target(self) -> str:
+        return _describe(self.target)
+
+    def carry_out(self, smoke_query: str) -> dict[str, Any]:
+        started_at = now_iso()
+        started = time.monotonic()
+        info = self.store.get(self.snapshot_id)
+        expected: dict[str, int] = info.manifest.get("table_row_counts", {}) if info else {}
+        steps = self.steps(expected, smoke_query)
         try:
             for number, (name, step) in enumerate(steps):
                 self.progress(f"drill {name} ({number + 1} of {len(steps)})", number / len(steps))
@@ -370,7 +396,8 @@ class _DrillRun:
             "operator": self.ctx.config.console.operator,
             "snapshot_id": self.snapshot_id,
             "snapshot_created_at": info.created_at.isoformat() if info else None,
-            "target": _describe(self.target),
+            "target": self.describe_target(),
+            "provider": self.store.name,
             "ok": all(p["ok"] for p in self.phases) and len(self.phases) == len(steps),
             "phases": self.phases,
             "duration_s": round(time.monotonic() - started, 3),

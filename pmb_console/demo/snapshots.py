@@ -5,6 +5,10 @@ dir. A snapshot copies it into the backup dir with a manifest holding its size, 
 and row counts; `check` recomputes them; `restore` copies a verified snapshot back and
 counts the rows again. Each step takes one to three seconds and reports progress, so the
 console's progress screens are seen doing their job.
+
+A restore drill restores into a scratch copy (`drill_target`, inside the demo's temp dir)
+through `restore_into`, the interface the pg_dump store offers drills; the live database
+file is never a drill's target (`drill_target_problem`).
 """
 
 from __future__ import annotations
@@ -99,6 +103,19 @@ def row_counts(path: Path) -> dict[str, int]:
     return counts
 
 
+def row_count_mismatches(expected: dict[str, int], counts: dict[str, int]) -> list[str]:
+    """Each table whose rows differ from the snapshot's manifest, in words."""
+    return [
+        f"{table}: {counts.get(table, 0)} rows, the snapshot had {rows}"
+        for table, rows in expected.items()
+        if counts.get(table, 0) != rows
+    ] + [
+        f"{table}: {rows} rows, not in the snapshot"
+        for table, rows in counts.items()
+        if table not in expected
+    ]
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -115,6 +132,8 @@ class DemoSnapshotStore(SnapshotStore):
     def __init__(self, config: Config) -> None:
         self.backup_dir = Path(os.path.expanduser(config.database.pg_dump.backup_dir))
         self.database = self.backup_dir.parent / "database" / f"{DATABASE_NAME}.sql"
+        self.drill_target = self.backup_dir.parent / "drill" / f"{DATABASE_NAME}.sql"
+        """The scratch copy restore drills write: never the live database file."""
         self.pace = (1.0, 3.0)
         """Seconds a snapshot or a restore takes, at least and at most."""
         self._lock = threading.Lock()
@@ -189,7 +208,7 @@ class DemoSnapshotStore(SnapshotStore):
                     "file": dump.name,
                     "size_bytes": dump.stat().st_size,
                     "sha256": _sha256(dump),
-                    "row_counts": row_counts(dump),
+                    "table_row_counts": row_counts(dump),
                     "status": "available",
                 }
                 write_json_atomically(self._manifest_path(snapshot_id), manifest)
@@ -204,7 +223,24 @@ class DemoSnapshotStore(SnapshotStore):
 
     def restore(self, snapshot_id: str, progress: ProgressFn = no_progress) -> RestoreResult:
         with self._lock:
-            started = time.monotonic()
+            return self.restore_into(self.database, snapshot_id, progress)
+
+    def restore_into(
+        self,
+        target: Path,
+        snapshot_id: str,
+        progress: ProgressFn = no_progress,
+        *,
+        checked: bool = False,
+        count_rows: bool = True,
+    ) -> RestoreResult:
+        """Restore a snapshot into the file `target` (the live database, or a drill's copy).
+
+        `checked`: the caller has just verified the checksum, so it is not read twice.
+        `count_rows`: count the rows afterwards and compare them with the manifest.
+        """
+        started = time.monotonic()
+        if not checked:
             progress(f"checking {snapshot_id}", 0.0)
             problems = self.check(snapshot_id)
             if problems:
@@ -212,30 +248,57 @@ class DemoSnapshotStore(SnapshotStore):
                     f"snapshot {snapshot_id} cannot be restored: {'; '.join(problems)}",
                     "choose another snapshot (`pmb-console snapshots` lists them)",
                 )
-            manifest = json.loads(self._manifest_path(snapshot_id).read_text(encoding="utf-8"))
-            try:
-                self._copy(self.backup_dir / manifest["file"], self.database, progress, "restoring")
-            except OSError as exc:
-                raise ProviderError(
-                    f"cannot restore into {self.database}: {exc.strerror}",
-                    "the demo's temp dir may have been removed; restart the demo",
-                ) from None
-            progress("counting rows", 0.95)
-            counts = row_counts(self.database)
-            expected = manifest.get("row_counts", {})
-            mismatches = [
-                f"{table}: {counts.get(table, 0)} rows, the snapshot had {rows}"
-                for table, rows in expected.items()
-                if counts.get(table, 0) != rows
-            ]
+        manifest = json.loads(self._manifest_path(snapshot_id).read_text(encoding="utf-8"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._copy(self.backup_dir / manifest["file"], target, progress, "restoring")
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot restore into {target}: {exc.strerror}",
+                "the demo's temp dir may have been removed; restart the demo",
+            ) from None
+        restored_in = time.monotonic() - started
+        if not count_rows:
             progress(f"restored {snapshot_id}", 1.0)
-            return RestoreResult(
-                snapshot_id,
-                duration_s=time.monotonic() - started,
-                row_counts=counts,
-                mismatches=mismatches,
-                detail=f"{sum(counts.values())} rows in {len(counts)} tables",
-            )
+            return RestoreResult(snapshot_id, duration_s=round(restored_in, 3))
+        progress("counting rows", 0.95)
+        counts = row_counts(target)
+        progress(f"restored {snapshot_id}", 1.0)
+        return RestoreResult(
+            snapshot_id,
+            duration_s=time.monotonic() - started,
+            row_counts=counts,
+            mismatches=row_count_mismatches(manifest.get("table_row_counts", {}), counts),
+            detail=f"{sum(counts.values())} rows in {len(counts)} tables",
+        )
+
+    def count_rows(self, target: Path, progress: ProgressFn = no_progress) -> dict[str, int]:
+        """Rows per table of a restored file, table by table at the pace of a small database."""
+        try:
+            counts = row_counts(target)
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot read {target}: {exc.strerror}", "run the drill again"
+            ) from None
+        pause = random.uniform(*self.pace) / 4 / max(1, len(counts))
+        for table, rows in counts.items():
+            time.sleep(pause)
+            progress(f"{table}: {rows} rows", None)
+        return counts
+
+    def drill_target_problem(self, target: Path) -> str:
+        """Why a drill must not write `target` ("" when it may): it is, or leads to, the live
+        database file, or it lies outside the demo's temp dir or inside its backups."""
+        root = self.backup_dir.parent.resolve()
+        there = target.resolve()
+        live = self.database.resolve()
+        if there == live or (there.exists() and live.exists() and os.path.samefile(there, live)):
+            return f"the drill target {target} is the demo's live database {self.database}"
+        if not there.is_relative_to(root):
+            return f"the drill target {target} is outside the demo's directory {root}"
+        if there.is_relative_to(self.backup_dir.resolve()):
+            return f"the drill target {target} is inside the backup dir, among the snapshots"
+        return ""
 
     def delete(self, snapshot_id: str) -> None:
         manifest_path = self._manifest_path(snapshot_id)

@@ -35,7 +35,7 @@ def test_a_snapshot_takes_a_realistic_time_and_reports_progress(store):
     fractions = [f for _, f in events if f is not None]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 10
     assert snap.label == "before v1.1.0" and snap.size_bytes > 100_000
-    assert snap.manifest["row_counts"] == {
+    assert snap.manifest["table_row_counts"] == {
         "users": 50,
         "projects": 4,
         "issues": 2000,
@@ -96,3 +96,31 @@ def test_guard_says_whether_the_backup_dir_is_writable(store):
     assert not store.guards()[0].ok  # not created yet
     store.create("x")
     assert store.guards()[0].ok
+
+
+def test_restore_into_a_scratch_copy_leaves_the_live_database_alone(store):
+    snap = store.create("good")
+    store.database.write_text("changed after the snapshot\n")
+    events = []
+    result = store.restore_into(
+        store.drill_target, snap.id, lambda m, f: events.append(m), checked=True, count_rows=False
+    )
+    assert store.database.read_text() == "changed after the snapshot\n"
+    assert store.drill_target.read_bytes() == (store.backup_dir / f"{snap.id}.dump").read_bytes()
+    assert result.duration_s > 0 and any(m.startswith("restoring: ") for m in events)
+    assert store.count_rows(store.drill_target)["issues"] == 2000
+
+
+def test_the_drill_target_may_be_only_a_scratch_copy_inside_the_demo_dir(store, tmp_path):
+    store.create("x")
+    assert store.drill_target_problem(store.drill_target) == ""
+    said = store.drill_target_problem(store.database)
+    assert said == f"the drill target {store.database} is the demo's live database {store.database}"
+    # The same file under another name: a hard link.
+    twin = tmp_path / "drill" / "twin.sql"
+    twin.parent.mkdir()
+    twin.hardlink_to(store.database)
+    assert "is the demo's live database" in store.drill_target_problem(twin)
+    assert "outside the demo's directory" in store.drill_target_problem(tmp_path.parent / "x.sql")
+    among = store.backup_dir / "copy.sql"
+    assert "inside the backup dir" in store.drill_target_problem(among)

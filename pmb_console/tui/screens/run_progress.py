@@ -76,7 +76,11 @@ class RunProgressScreen(ModalScreen[None]):
         if outcome.state:  # verified, or read back after a failure or Ctrl+C
             text.append("\nstate read back:\n", style="underline")
             text.append(state_lines(outcome.state) + "\n")
-        self.query_one("#run-outcome", Static).update(text)
+        outcome_view = self.query_one("#run-outcome", Static)
+        outcome_view.update(text)
+        # After a long list of steps the verdict would sit below the fold: bring it up.
+        body = self.query_one("#run-body", VerticalScroll)
+        self.call_after_refresh(body.scroll_to_widget, outcome_view, animate=False, top=True)
         button = self.query_one("#run-close-button", Button)
         button.disabled = False
         button.focus()
