@@ -1,9 +1,10 @@
-"""`pmb-console demo --postgres`: a scratch PostgreSQL database, created and dropped by the demo.
+"""`pmb-console demo --postgres`: scratch PostgreSQL databases, created and dropped by the demo.
 
-PostgreSQL is found the way libpq finds it (PG* variables, .pgpass). The database gets a
-unique name, a small PM Buddy schema with a few thousand rows, and is dropped with
-FORCE when the demo ends, so the real pg_dump snapshot store has something to work on
-and nothing is left behind.
+PostgreSQL is found the way libpq finds it (PG* variables, .pgpass). The demo's database
+gets a unique name, a small PM Buddy schema with a few thousand rows; a second, empty
+one beside it is the restore drill's target. Both are dropped with FORCE when the demo
+ends, so the real pg_dump snapshot store and its drill have something to work on and
+nothing is left behind.
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ FROM generate_series(1, 5000) AS n;
 class ScratchDatabase:
     """A database that exists only while the demo runs."""
 
-    def __init__(self, connect_timeout: int = 5) -> None:
-        self.name = f"pmb_demo_{secrets.token_hex(4)}"
+    def __init__(
+        self, connect_timeout: int = 5, *, prefix: str = "pmb_demo_", schema: str = _SCHEMA
+    ) -> None:
+        self.name = f"{prefix}{secrets.token_hex(4)}"
         self.connect_timeout = connect_timeout
+        self.schema = schema
+        """SQL run once the database exists; "" leaves it empty."""
         self.created = False
 
     @property
@@ -53,8 +58,9 @@ class ScratchDatabase:
             with self._admin() as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
             self.created = True
-            with connect(self.dsn, connect_timeout=self.connect_timeout) as conn:
-                conn.execute(_SCHEMA)
+            if self.schema:
+                with connect(self.dsn, connect_timeout=self.connect_timeout) as conn:
+                    conn.execute(self.schema)
         except ProviderError as exc:
             self.drop()
             raise ProviderError(
@@ -93,3 +99,26 @@ class ScratchDatabase:
         except ProviderError:
             # libpq's default database is the user's own, which may not exist.
             return connect("dbname=postgres", autocommit=True, connect_timeout=self.connect_timeout)
+
+
+class DemoPostgres:
+    """The demo's database and the restore drill's target beside it, made and dropped together."""
+
+    def __init__(self, connect_timeout: int = 5) -> None:
+        self.database = ScratchDatabase(connect_timeout)
+        self.drill_target = ScratchDatabase(connect_timeout, prefix="pmb_demo_drill_", schema="")
+        """Empty: a drill's pg_restore fills it, and it is never the demo's database."""
+
+    def create(self) -> None:
+        """Create both, or neither. Raises ProviderError with a hint."""
+        self.database.create()
+        try:
+            self.drill_target.create()
+        except BaseException:
+            self.database.drop()
+            raise
+
+    def drop(self) -> None:
+        """Drop whichever this demo created; never raises."""
+        self.drill_target.drop()
+        self.database.drop()

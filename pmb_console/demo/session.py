@@ -21,12 +21,16 @@ from typing import Any
 from pmb_console.config import Config
 from pmb_console.demo.controls import GameDay
 from pmb_console.demo.scenario import SCENARIOS
-from pmb_console.demo.scratch_db import ScratchDatabase
+from pmb_console.demo.scratch_db import DemoPostgres
 from pmb_console.demo.stack import DemoStack
 from pmb_console.errors import ExitCode, UsageError
 
 DSN_ENV = "PMB_DEMO_DATABASE_URL"
 """Where `--postgres` puts the scratch database's DSN for the pg_dump store to find."""
+DRILL_DSN_ENV = "PMB_DEMO_DRILL_URL"
+"""Where `--postgres` puts the drill target's DSN ([database.drill] target_dsn_env)."""
+DRILL_SMOKE_QUERY = "SELECT count(*) FROM issues JOIN projects ON projects.id = issues.project_id"
+"""A restored demo database answers with its issues that still find their project."""
 
 
 class DemoStopped(KeyboardInterrupt):
@@ -54,9 +58,15 @@ def stop_on_signals() -> Iterator[None]:
 
 
 def demo_config(
-    stack: DemoStack, args: argparse.Namespace, postgres_dsn: str | None = None
+    stack: DemoStack,
+    args: argparse.Namespace,
+    postgres_dsn: str | None = None,
+    drill_dsn: str | None = None,
 ) -> Config:
-    """The stack's config with the operator's options (read-only, theme, --postgres)."""
+    """The stack's config with the operator's options (read-only, theme, --postgres).
+
+    With `--postgres`, the pg_dump store on `postgres_dsn` and drills into `drill_dsn`.
+    """
     config = stack.config()
     console = config.console.model_copy(
         update={"read_only": bool(getattr(args, "read_only", False))}
@@ -65,9 +75,13 @@ def demo_config(
     update: dict[str, Any] = {"console": console}
     if postgres_dsn is not None:
         os.environ[DSN_ENV] = postgres_dsn
-        update["database"] = config.database.model_copy(
-            update={"provider": "pg_dump", "dsn_env": DSN_ENV}
-        )
+        database: dict[str, Any] = {"provider": "pg_dump", "dsn_env": DSN_ENV}
+        if drill_dsn is not None:
+            os.environ[DRILL_DSN_ENV] = drill_dsn
+            database["drill"] = config.database.drill.model_copy(
+                update={"target_dsn_env": DRILL_DSN_ENV, "smoke_query": DRILL_SMOKE_QUERY}
+            )
+        update["database"] = config.database.model_copy(update=database)
     return config.model_copy(update=update)
 
 
@@ -80,13 +94,17 @@ def run_demo(args: argparse.Namespace) -> int:
     from pmb_console.bootstrap import bootstrap
 
     stack = DemoStack()
-    scratch = ScratchDatabase() if getattr(args, "postgres", False) else None
+    postgres = DemoPostgres() if getattr(args, "postgres", False) else None
     services = game_day = None
     with stop_on_signals():
         try:
             stack.start()
-            dsn = scratch.create() if scratch is not None else None
-            services = bootstrap(demo_config(stack, args, dsn))
+            if postgres is not None:
+                postgres.create()
+                config = demo_config(stack, args, postgres.database.dsn, postgres.drill_target.dsn)
+            else:
+                config = demo_config(stack, args)
+            services = bootstrap(config)
             record = services.runner.record_event
             scenario = None
             if scenario_name:
@@ -106,6 +124,7 @@ def run_demo(args: argparse.Namespace) -> int:
             if services is not None:
                 services.close()
             stack.stop()
-            if scratch is not None:
-                scratch.drop()
+            if postgres is not None:
+                postgres.drop()
                 os.environ.pop(DSN_ENV, None)
+                os.environ.pop(DRILL_DSN_ENV, None)
