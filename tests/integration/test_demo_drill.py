@@ -13,6 +13,7 @@ from pmb_console.actions.base import Confirmation
 from pmb_console.actions.database import SnapshotAction
 from pmb_console.actions.drill import DrillAction, DrillHistory
 from pmb_console.bootstrap import bootstrap
+from pmb_console.cli import main
 from pmb_console.demo.snapshots import row_counts
 from pmb_console.demo.stack import DemoStack
 from pmb_console.output import format_drills
@@ -133,3 +134,33 @@ def test_a_scratch_copy_that_leads_to_the_live_database_is_refused_even_forced(d
     assert "is the demo's live database" in forced.message
     assert store.database.read_bytes() == live_before
     assert DrillHistory(stack.state_dir).records() == []
+
+
+def test_drill_and_its_history_from_the_cli_with_the_demo_store(tmp_path, capsys):
+    config = tmp_path / "demo.toml"
+    config.write_text(
+        f"""
+[console]
+environment = "demo"
+state_dir = "{tmp_path / "state"}"
+[database]
+provider = "demo"
+[database.pg_dump]
+backup_dir = "{tmp_path / "backups"}"
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "backups").mkdir()
+    assert main(["--config", str(config), "snapshot", "--yes"]) == 0
+    capsys.readouterr()
+
+    assert main(["--config", str(config), "drill"]) == 0
+    said = capsys.readouterr()
+    assert "pass  drill target is not the live database: the scratch copy " in said.err
+    assert said.out.startswith("restore drill done and verified: snapshot demo-")
+    assert (tmp_path / "drill" / "pmbuddy.sql").is_file()
+
+    assert main(["--config", str(config), "drill", "--history"]) == 0
+    history = capsys.readouterr().out.splitlines()
+    assert history[0].split() == ["WHEN", "SNAPSHOT", "TOOK", "RESULT"]
+    assert " pass  (checksum " in history[1] and " · row counts " in history[1]
