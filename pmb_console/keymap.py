@@ -26,6 +26,9 @@ class Key:
     writes: bool = False
     """Writes a record or a file though it changes no system: refused in read-only too."""
     show: bool = True
+    footer_from: int = 0
+    """The narrowest terminal (columns) whose footer shows the key; narrower, the key still
+    works and is listed in help (?) and the palette, so Help and Quit keep their place."""
 
     @property
     def refused_in_read_only(self) -> bool:
@@ -60,7 +63,7 @@ KEYS: tuple[Key, ...] = (
         "Restore the database from a snapshot (type the environment)",
         mutating=True,
     ),
-    Key("smoke", "t", "smoke", "Smoke", "Run the smoke test against a color"),
+    Key("smoke", "t", "smoke", "Smoke", "Run the smoke test against a color", footer_from=100),
     Key(
         "lock",
         "L",
@@ -68,6 +71,7 @@ KEYS: tuple[Key, ...] = (
         "Lock",
         "Take or release the deliberate lock that blocks everyone else's changes (asks why)",
         mutating=True,
+        footer_from=100,
     ),
     # The runbook's §2 steps: listed in help and the palette, kept off the crowded footer.
     Key(
@@ -130,6 +134,7 @@ KEYS: tuple[Key, ...] = (
         "Sign off",
         "Sign off the selected runbook item (recorded in the audit log)",
         writes=True,
+        footer_from=140,  # the runbook panel's title names it
     ),
     Key(
         "filter_logs",
@@ -137,8 +142,16 @@ KEYS: tuple[Key, ...] = (
         "filter_logs",
         "Filter",
         "Filter the log tail with a regular expression",
+        footer_from=140,  # the log pane's title names it
     ),
-    Key("pause_logs", "space", "pause_logs", "Pause", "Pause or resume the log tail"),
+    Key(
+        "pause_logs",
+        "space",
+        "pause_logs",
+        "Pause",
+        "Pause or resume the log tail",
+        footer_from=140,  # the log pane's title names it
+    ),
     Key(
         "follow_logs",
         "end",
@@ -155,6 +168,9 @@ KEYS: tuple[Key, ...] = (
         "Quit, as Ctrl+C does (asks first while an action runs)",
     ),
 )
+
+FOOTER_FROM: dict[str, int] = {k.id: k.footer_from for k in KEYS if k.footer_from}
+"""Binding id -> the narrowest terminal whose footer shows it."""
 
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
 READ_ONLY_REFUSED = frozenset(k.action for k in KEYS if k.refused_in_read_only)

@@ -10,6 +10,7 @@ import pytest
 
 from pmb_console.actions.base import Confirmation
 from pmb_console.tui.app import PmbConsoleApp
+from pmb_console.tui.screens.choosers import TextPromptScreen
 from pmb_console.tui.screens.confirm import ConfirmScreen
 from pmb_console.tui.screens.main import MainScreen
 from pmb_console.tui.screens.run_progress import RunProgressScreen
@@ -316,3 +317,19 @@ async def test_ctrl_c_quits_like_q(console_services):
         await wait_live(pilot, "LIVE BLUE")
         await pilot.press("ctrl+c")
         await until(pilot, lambda: app.return_code == 0, what="the console to quit")
+
+
+async def test_at_80_columns_the_footer_keeps_help_and_quit_and_hidden_keys_still_work(
+    console_services,
+):
+    app = PmbConsoleApp(console_services(), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_live(pilot, "LIVE BLUE")
+        footer = screen_text(app).splitlines()[-1]
+        assert "Help" in footer and "Quit" in footer, footer
+        assert "Filter" not in footer  # left to help and the log pane's title
+        assert "/ filter" in screen_text(app)
+        await pilot.press("slash")
+        await until(
+            pilot, lambda: isinstance(app.screen, TextPromptScreen), what="the filter prompt"
+        )

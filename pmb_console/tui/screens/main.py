@@ -7,14 +7,16 @@ handed to the app, which owns the flows. What the systems say comes down through
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from pmb_console.keymap import FOOTER_FROM
 from pmb_console.providers.base import ColorMetrics, TrafficState
 from pmb_console.tui import keys
 from pmb_console.tui.readings import SystemsReading
@@ -44,6 +46,10 @@ def demo_bindings(faults: list[tuple[str, str, str]]) -> list[Binding]:
     return out
 
 
+COMPACT_FOOTER_BELOW = 140
+"""Narrower than this, the footer packs its keys tightly."""
+
+
 class MainScreen(Screen[None]):
     BINDINGS = keys.bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -59,6 +65,7 @@ class MainScreen(Screen[None]):
             operator=cfg.console.operator,
             read_only=cfg.console.read_only,
             demo=self.app.demo is not None,
+            production=cfg.console.is_production,
             id="header",
         )
         keymap = self.app.keymap_check.applied
@@ -78,7 +85,7 @@ class MainScreen(Screen[None]):
             yield RunbookPanel(id="runbook")
             yield LogTail(max_lines=cfg.logs.lines, id="logs")
             yield AuditFeed(id="audit")
-        yield Footer(compact=self.app.size.width < 120)
+        yield Footer(compact=self.app.size.width < COMPACT_FOOTER_BELOW)
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,11 +98,31 @@ class MainScreen(Screen[None]):
         self.set_class(height >= 36, "-tall")
 
     def on_resize(self) -> None:
-        # Narrow terminals: keys packed tightly so `?` and the palette stay on screen.
+        # Narrow terminals: keys packed tightly, and the keys a pane's title already names
+        # left to help, so `? Help` and `q Quit` stay on screen at 80 columns.
         footer = self.query_one(Footer)
-        compact = self.size.width < 120
+        compact = self.size.width < COMPACT_FOOTER_BELOW
         if footer.compact != compact:
             footer.compact = compact
+        shown = frozenset(i for i, width in FOOTER_FROM.items() if self.size.width >= width)
+        if shown != self._footer_keys:
+            self._footer_keys = shown
+            self.refresh_bindings()
+
+    _footer_keys: frozenset[str] = frozenset(FOOTER_FROM)
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The bindings as Textual has them, less the ones too wide for this terminal's
+        footer (keys are dispatched without this list: a key left off still works)."""
+        width = self.app.size.width
+        bindings = super().active_bindings
+        return {
+            key: active._replace(binding=replace(active.binding, show=False))
+            if active.binding.show and FOOTER_FROM.get(active.binding.id or "", 0) > width
+            else active
+            for key, active in bindings.items()
+        }
 
     ready = False
     """True once every child is mounted: before that, readings have nowhere to go."""
@@ -104,7 +131,7 @@ class MainScreen(Screen[None]):
         self.ready = True
         self.call_later(self.app.show_what_is_known)
         self.query_one("#runbook").border_title = "Runbook (c: sign off)"
-        self.query_one("#logs").border_title = "Logs"
+        self.query_one("#logs").border_title = "Logs (/ filter · space pause)"
         self.query_one("#audit").border_title = "Audit"
 
     # --- what the systems say (called by the app) --------------------------------------
