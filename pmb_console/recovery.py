@@ -55,19 +55,20 @@ def read_systems(ctx: Services) -> dict[str, Any]:
         try:
             systems["traffic"] = ctx.router.read().as_dict()
         except PmbError as exc:
-            errors.append(f"traffic: {exc.message}")
+            errors.append(f"traffic: {_said(exc, 'reading the load balancer')}")
 
     def health(color: str) -> None:
         results = ctx.health.check_color(color, ctx.config.colors.of(color))
         systems["health"][color] = {r.instance: r.ok for r in results}
 
     def database() -> None:
-        if ctx.config.database.provider != "pg_dump":
-            return
         try:
-            systems["database"] = read_database(ctx)
+            if ctx.config.database.provider == "pg_dump":
+                systems["database"] = read_database(ctx)
+            elif ctx.snapshots.journals_restores:
+                systems["database"] = {"journaled_restore": ctx.snapshots.journaled_restore()}
         except PmbError as exc:
-            errors.append(f"database: {exc.message}")
+            errors.append(f"database: {_said(exc, 'reading the database')}")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         for future in [
@@ -116,6 +117,19 @@ def read_database(ctx: Services) -> dict[str, Any]:
 
 
 READ_LOCK_TIMEOUT = "2s"
+
+
+def _said(exc: PmbError, doing: str) -> str:
+    """An error's message; one without a message still says what failed."""
+    return exc.message or f"{doing} failed ({type(exc).__name__}, with no message)"
+
+
+def pending_restore_line(ctx: Services, journaled: dict[str, Any]) -> str:
+    """A journaled restore not finished, in words, with the command that finishes it."""
+    return (
+        f"{journaled['said']}: finish with "
+        f"`pmb-console restore {journaled['snapshot_id']} --confirm {ctx.config.console.environment}`"
+    )
 
 
 @dataclass
@@ -257,12 +271,20 @@ def _judge_restore(ctx: Services, record: dict[str, Any], systems: dict[str, Any
 
     snapshot_id = (record.get("params") or {}).get("snapshot_id", "")
     db = systems.get("database")
+    if db is not None and "journaled_restore" in db:
+        return _judge_journaled_restore(ctx, record, systems, snapshot_id, db["journaled_restore"])
     if db is None:
+        errors = [e for e in systems.get("errors", []) if e.startswith("database: ")]
+        why = "; ".join(errors) or (
+            f"resume reads back only a pg_dump database or a journaled restore, "
+            f"not the {ctx.config.database.provider} store"
+        )
         return Interrupted(
             record,
             systems,
             UNKNOWN,
-            "the database could not be read back: " + "; ".join(systems.get("errors", [])),
+            f"the database could not be read back: {why}; look at it, then run the restore "
+            "again if it is still wanted",
         )
     running = db["restores_running"]
     if running:
@@ -333,6 +355,92 @@ def _judge_restore(ctx: Services, record: dict[str, Any], systems: dict[str, Any
         go_back,
         go_back_words,
         mismatches,
+    )
+
+
+def _judge_journaled_restore(
+    ctx: Services,
+    record: dict[str, Any],
+    systems: dict[str, Any],
+    snapshot_id: str,
+    journaled: dict[str, Any] | None,
+) -> Interrupted:
+    """A store that journals each step of a restore (RDS): its journal, read back live,
+    says how far the restore got; finishing it is the same restore, which continues."""
+    from pmb_console.actions.database import RestoreAction
+    from pmb_console.audit import parse_time
+
+    env = ctx.config.console.environment
+    again = f"pmb-console restore {snapshot_id} --confirm {env}"
+    if journaled is not None and not journaled["finished"]:
+        pending = journaled["snapshot_id"]
+        finish = RestoreAction(pending)
+        finish_words = (
+            f"continue the restore of {pending} from step {journaled['step']}/"
+            f"{journaled['steps']}, as its journal says "
+            f"(pmb-console restore {pending} --confirm {env})"
+        )
+        safety = journaled.get("safety_snapshot_id")
+        go_back_words = "not while it is half-made: finish it first; then, to go back, " + (
+            f"restore the safety snapshot {safety} taken before it"
+            if safety
+            else "restore the safety snapshot taken before it (pmb-console snapshots)"
+        )
+        if pending != snapshot_id:
+            return Interrupted(
+                record,
+                systems,
+                UNKNOWN,
+                f"{journaled['said']}; that is not the restore of {snapshot_id} "
+                "that was interrupted, which could not have begun while it was pending",
+                finish,
+                finish_words,
+                None,
+                go_back_words,
+            )
+        return Interrupted(
+            record,
+            systems,
+            PARTIAL,
+            journaled["said"],
+            finish,
+            finish_words,
+            None,
+            go_back_words,
+        )
+    try:
+        run_started = parse_time(str(record.get("time", ""))).timestamp() - 1
+        ended = (
+            journaled is not None
+            and journaled["snapshot_id"] == snapshot_id
+            and parse_time(str(journaled.get("finished_at") or "")).timestamp() >= run_started
+        )
+    except ValueError:
+        ended = False
+    if ended and journaled is not None:
+        safety = journaled.get("safety_snapshot_id")
+        return Interrupted(
+            record,
+            systems,
+            FINISHED,
+            f"{journaled['said']}; only its verification was lost",
+            None,
+            "nothing to finish: the journal and RDS show every step done",
+            RestoreAction(safety) if safety else None,
+            f"restore the safety snapshot {safety} taken just before"
+            if safety
+            else "no safety snapshot is recorded for it",
+        )
+    return Interrupted(
+        record,
+        systems,
+        NOT_STARTED,
+        f"no step of the restore of {snapshot_id} was journaled: the console stopped before "
+        "it began (while the safety snapshot was taken), so the database was not touched",
+        RestoreAction(snapshot_id),
+        f"restore {snapshot_id} from the start ({again})",
+        None,
+        "nothing to undo: the database was not touched",
     )
 
 

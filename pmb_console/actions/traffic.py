@@ -287,7 +287,31 @@ def read_status(ctx: Services) -> dict[str, Any]:
         errors.append(_error_line("lock", exc))
     else:
         status["lock"] = asdict(holder) if holder else None
+    status["database"] = _database_status(ctx, errors)
     return status
+
+
+def _database_status(ctx: Services, errors: list[str]) -> dict[str, Any] | None:
+    """A restore the store journaled and did not finish (RDS), with how to finish it.
+
+    Said among the errors too: mid-restore the app's endpoint may have no instance."""
+    from pmb_console.providers import registry
+
+    provider = ctx.config.database.provider
+    if not registry.load(registry.SNAPSHOTS, provider, "database").journals_restores:
+        return None
+    try:
+        journaled = ctx.snapshots.journaled_restore()
+    except PmbError as exc:
+        errors.append(_error_line("database", exc))
+        return {"pending_restore": None}
+    if journaled is None or journaled["finished"]:
+        return {"pending_restore": None}
+    from pmb_console.recovery import pending_restore_line
+
+    line = pending_restore_line(ctx, journaled)
+    errors.append(f"database: {line}")
+    return {"pending_restore": {**journaled, "line": line}}
 
 
 def _error_line(part: str, exc: PmbError) -> str:

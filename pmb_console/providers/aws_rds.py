@@ -62,6 +62,12 @@ _STUCK = {
 _SNAPSHOT_FAILED = {"failed", "error"}
 
 STEPS = ("restore", "wait-restored", "rename-current-aside", "rename-restored-into-place")
+STEP_WORDS = {
+    "restore": "restore the snapshot into a new instance",
+    "wait-restored": "wait until the restored instance is available",
+    "rename-current-aside": "rename the current instance aside",
+    "rename-restored-into-place": "rename the restored instance into place",
+}
 
 
 @dataclass
@@ -115,6 +121,7 @@ class RestoreJournal:
 
 class RdsSnapshotStore(SnapshotStore):
     name = "rds"
+    journals_restores = True
 
     def __init__(
         self,
@@ -321,18 +328,66 @@ class RdsSnapshotStore(SnapshotStore):
     def restore_steps(self, snapshot: SnapshotInfo | str) -> tuple[str, ...]:
         """What `restore` will do, in words, for plans and confirmation screens."""
         snapshot_id = snapshot if isinstance(snapshot, str) else snapshot.id
-        return (
+        steps = (
             f"restore {snapshot_id} into a new instance beside {self.instance_id} "
             "(same class, subnet group, security groups, parameter group, port)",
             "wait until the new instance is available",
             f"rename {self.instance_id} aside to {self.instance_id}-before-<time> (kept, not deleted)",
             f"rename the new instance to {self.instance_id}: the endpoint then serves the restored data",
         )
+        pending = self.pending_restore()
+        if pending is None or pending.snapshot_id != snapshot_id:
+            return steps
+        return tuple(
+            f"{words} (done before the interruption)" if pending.done(step) else words
+            for step, words in zip(STEPS, steps, strict=True)
+        )
 
     def pending_restore(self) -> RestorePlan | None:
         """The restore that was started and not finished, if any."""
         plan = self.journal.load()
         return plan if plan is not None and not plan.finished_at else None
+
+    def journaled_restore(self) -> dict[str, Any] | None:
+        plan = self.journal.load()
+        if plan is None:
+            return None
+        # A finished restore is history: RDS is asked only about one still under way.
+        instances = {} if plan.finished_at else self._instances_state(plan)
+        serving = instances.get(plan.instance_id, "available") != "absent"
+        step = plan.next_step
+        number = STEPS.index(step) + 1 if step else len(STEPS)
+        if plan.finished_at:
+            said = (
+                f"the restore of {plan.snapshot_id} into {plan.instance_id} finished at "
+                f"{plan.finished_at}; the instance before it is kept as {plan.aside_id}"
+            )
+        else:
+            endpoint = (
+                "the app's endpoint has no instance"
+                if not serving
+                else f"the app's endpoint is served by {plan.instance_id} "
+                + ("(the restored data)" if plan.done("rename-current-aside") else "(as before)")
+            )
+            said = (
+                f"restore of {plan.snapshot_id} into {plan.instance_id} in progress at step "
+                f"{number}/{len(STEPS)} ({STEP_WORDS[step]}); {endpoint}"
+            )
+        return {
+            "snapshot_id": plan.snapshot_id,
+            "target": plan.instance_id,
+            "started_at": plan.started_at,
+            "operator": plan.operator,
+            "finished": bool(plan.finished_at),
+            "finished_at": plan.finished_at,
+            "step": number,
+            "steps": len(STEPS),
+            "step_name": step,
+            "endpoint_has_instance": serving,
+            "instances": instances,
+            "safety_snapshot_id": plan.safety_snapshot_id,
+            "said": said,
+        }
 
     def continued_safety(self, snapshot_id: str) -> str:
         pending = self.pending_restore()

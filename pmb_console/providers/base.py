@@ -237,6 +237,16 @@ class SnapshotStore(ABC):
         journals its restores keeps it, so continuing one does not take another)."""
         return None
 
+    journals_restores = False
+    """Does `journaled_restore` read a journal? (Else resume cannot say how far one got.)"""
+
+    def journaled_restore(self) -> dict[str, Any] | None:
+        """The last restore this store journaled step by step, read back live; None when
+        there is none or the store keeps no such journal. Keys: snapshot_id, target,
+        finished (bool), step and steps (numbers), step_name, endpoint_has_instance,
+        safety_snapshot_id, and `said`: what it means, in words."""
+        return None
+
     INTEGRITY = "the snapshot passed the store's own checks"
     """What `check` proves when it finds nothing, said in the restore guards."""
 
