@@ -86,6 +86,9 @@ def format_status(doc: dict[str, Any]) -> str:
                 f"({inst.get('latency_ms', 0):.0f} ms)"
             )
     lines.extend(_lock_lines(doc.get("lock"), lock_error))
+    database_error = _take_error(errors, "database")
+    if database_error:  # a restore left half done (its line says how to finish), or no read
+        lines.append(f"database  {database_error}")
     for e in errors:
         lines.append(f"error  {e}")
     return "\n".join(lines)

@@ -199,7 +199,7 @@ def test_killed_at_step_4_of_an_rds_restore_status_and_resume_say_so_and_finish_
     status = pmb(config, "status")
     assert status.returncode == 1
     assert (
-        f"restore of {snapshot_id} into pmb-prod in progress at step 4/4 "
+        f"database  restore of {snapshot_id} into pmb-prod in progress at step 4/4 "
         "(rename the restored instance into place); the app's endpoint has no instance: "
         f"finish with `{finish_with}`"
     ) in status.stdout
