@@ -102,6 +102,9 @@ class Lock(ABC):
 
 
 class FileLock(Lock):
+    what = "the lock"
+    """How a refusal names this lock."""
+
     def __init__(self, state_dir: Path) -> None:
         self.dir = Path(state_dir)
         self.lock_path = self.dir / "console.lock"
@@ -136,7 +139,7 @@ class FileLock(Lock):
                 current = self._read_holder()
                 who = current.describe() if current else "another console"
                 raise LockHeld(
-                    f"another operator holds the lock: {who}",
+                    f"another operator holds {self.what}: {who}",
                     "wait for their action to finish, or talk to them",
                 ) from None
             tmp = self.holder_path.with_suffix(".tmp")
@@ -196,3 +199,16 @@ class FileLock(Lock):
         current = self.check_release(self.deliberate(), lock_id, operator, force)
         self.deliberate_path.unlink(missing_ok=True)
         return current
+
+
+class TaskFileLock(FileLock):
+    """A lock of its own for long work that must not run twice at once yet must never
+    hold up a rollback (a JIRA migration): `state_dir/<name>.lock`, its holder beside it.
+
+    A deliberate lock (`pmb-console lock`) still refuses it, like any change."""
+
+    def __init__(self, state_dir: Path, name: str, what: str) -> None:
+        super().__init__(state_dir)
+        self.lock_path = self.dir / f"{name}.lock"
+        self.holder_path = self.dir / f"{name}-holder.json"
+        self.what = what

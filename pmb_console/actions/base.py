@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pmb_console.providers.base import ProgressFn
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from pmb_console.bootstrap import Services
+    from pmb_console.locking import LockHolder
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ class Action(ABC):
     @abstractmethod
     def verify(self, ctx: Services, plan: Plan, result: dict[str, Any]) -> Verification:
         """Read the systems back and say whether they are as planned."""
+
+    def own_lock(self, ctx: Services, holder: LockHolder) -> AbstractContextManager[None]:
+        """The lock a non-exclusive action holds instead of the action lock, so that it
+        never runs twice at once; raises LockHeld naming the holder. None by default."""
+        from contextlib import nullcontext
+
+        return nullcontext()
 
     def read_back(self, ctx: Services) -> dict[str, Any]:
         """What the systems say now, recorded when the action is interrupted or fails."""

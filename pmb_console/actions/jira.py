@@ -4,10 +4,16 @@ Guards: JIRA answers the JQL, and everything it finds is mapped (types, statuses
 assignees' emails); for a real run, the target table is ready. The plan of a dry run is
 the full report (counts, unmapped values, lossy conversions); the plan of a real run
 says how many issues go where. Verify reads the keys back from PostgreSQL.
+
+A run can take many minutes (JIRA's rate limits), so it does not take the action lock: a
+rollback must never wait for a team's import. It holds a lock of its own instead, so two
+migrations never run at once: an advisory lock in the shared database with `[audit]
+dsn_env`, else a file lock in state_dir; a second migration is refused naming the first.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from pmb_console.actions.base import Action, GuardResult, Plan, Verification
@@ -18,12 +24,18 @@ if TYPE_CHECKING:
     from pmb_console.jira.mapping import Gaps, Inventory, Mapping
     from pmb_console.jira.migrate import Progress, Report
     from pmb_console.jira.writer import IssueWriter
+    from pmb_console.locking import LockHolder
+
+LOCK_NAME = "jira-migrate"
+LOCK_WHAT = "the JIRA migration lock"
 
 
 class JiraMigrateAction(Action):
     name = "jira-migrate"
     title = "JIRA migration"
     mutating = True
+    exclusive = False
+    """Minutes of JIRA rate limits must never make a rollback wait: see own_lock."""
 
     def __init__(
         self, dry_run: bool = False, resume: bool = False, reading: ProgressFn | None = None
@@ -124,6 +136,19 @@ class JiraMigrateAction(Action):
         )
 
     # --- doing -----------------------------------------------------------------------
+
+    def own_lock(self, ctx: Services, holder: LockHolder) -> AbstractContextManager[None]:
+        dsn = ctx.shared_dsn()
+        if dsn:
+            from pmb_console.providers.pg_shared import JIRA_MIGRATE_LOCK_KEY, PgTaskLock
+
+            timeout = ctx.config.database.connect_timeout
+            return PgTaskLock(dsn, timeout, JIRA_MIGRATE_LOCK_KEY, LOCK_NAME, LOCK_WHAT).hold(
+                holder
+            )
+        from pmb_console.locking import TaskFileLock
+
+        return TaskFileLock(ctx.config.console.state_dir, LOCK_NAME, LOCK_WHAT).hold(holder)
 
     def execute(self, ctx: Services, plan: Plan, progress: ProgressFn) -> dict[str, Any]:
         from pmb_console.jira.client import JiraClient

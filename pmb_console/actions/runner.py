@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pmb_console.actions.base import Action, Confirmation, GuardResult, Plan, Verification
@@ -238,7 +238,10 @@ class ActionRunner:
 
         holder = LockHolder(cfg.console.operator, _host(), _pid(), action.name, now_iso(), reason)
         try:
-            with self.ctx.lock.hold(holder) if action.exclusive else nullcontext():
+            # A non-exclusive action (a drill, a JIRA migration) never holds up a rollback:
+            # it holds a lock of its own, if any, instead of the action lock.
+            lock = self.ctx.lock.hold if action.exclusive else partial(action.own_lock, self.ctx)
+            with lock(holder):
                 return self._locked(action, preview, override, base, record, progress)
         except LockHeld as exc:
             return record(_from_error(action, "locked", exc, preview.plan, preview.guards))

@@ -35,10 +35,11 @@ from pmb_console.redact import redact
 
 ACTION_LOCK_KEY = 0x504D4201  # "PMB\x01": the advisory lock every console takes before a change
 CHAIN_LOCK_KEY = 0x504D4202  # serialises the hash chain inside the insert trigger
+JIRA_MIGRATE_LOCK_KEY = 0x504D4203  # one JIRA migration at a time, apart from the action lock
 CHANNEL = "pmb_console_audit"
 LOCK_HOLDER_LOOKS = 10
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS pmb_console_schema (version int PRIMARY KEY, applied_at timestamptz DEFAULT now());
 CREATE SEQUENCE IF NOT EXISTS pmb_audit_seq;
@@ -74,6 +75,10 @@ DROP TRIGGER IF EXISTS pmb_audit_notify ON pmb_audit;
 CREATE TRIGGER pmb_audit_notify AFTER INSERT ON pmb_audit FOR EACH ROW EXECUTE FUNCTION pmb_audit_notify();
 CREATE TABLE IF NOT EXISTS pmb_console_lock (
     kind text PRIMARY KEY CHECK (kind IN ('action', 'deliberate')),
+    holder jsonb NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pmb_console_task_lock (
+    name text PRIMARY KEY,
     holder jsonb NOT NULL
 );
 INSERT INTO pmb_console_schema (version) VALUES ({SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
@@ -287,6 +292,70 @@ class PgLock(_SharedDatabase, Lock):
                 return current
         except psycopg.Error as exc:
             raise _db_error(exc, "releasing the deliberate lock") from None
+
+
+class PgTaskLock(_SharedDatabase):
+    """A lock of its own for long work that must not run twice at once yet must never hold
+    up a rollback (a JIRA migration): its own advisory key, its holder in a row by name.
+
+    A deliberate lock (`pmb-console lock`) still refuses it, like any change."""
+
+    def __init__(self, dsn: str, connect_timeout: int, key: int, name: str, what: str) -> None:
+        super().__init__(dsn, connect_timeout)
+        self.key = key
+        self.name = name
+        self.what = what
+
+    @contextmanager
+    def hold(self, holder: LockHolder) -> Iterator[None]:
+        try:
+            conn = self._conn()
+        except ProviderError as exc:
+            raise ProviderError(f"{self.what} cannot be taken: {exc.message}", exc.hint) from None
+        try:
+            row = conn.execute(
+                "SELECT holder FROM pmb_console_lock WHERE kind = 'deliberate'"
+            ).fetchone()
+            refuse_for_deliberate(LockHolder(**row[0]) if row else None, holder.operator)
+            self._acquire(conn)
+            conn.execute(
+                "INSERT INTO pmb_console_task_lock (name, holder) VALUES (%s, %s::jsonb) "
+                "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder",
+                (self.name, json.dumps(asdict(holder))),
+            )
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute("DELETE FROM pmb_console_task_lock WHERE name = %s", (self.name,))
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+                except psycopg.Error:
+                    pass  # the lock dies with the connection, closed below
+        except psycopg.Error as exc:
+            raise _db_error(exc, f"taking {self.what}") from None
+        finally:
+            conn.close()
+
+    def _acquire(self, conn: psycopg.Connection) -> None:
+        """Take the advisory lock, or raise LockHeld naming who has it (looking again for
+        up to a second while the holder writes its row)."""
+        for _ in range(LOCK_HOLDER_LOOKS):
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+            if got and got[0]:
+                return
+            row = conn.execute(
+                "SELECT holder FROM pmb_console_task_lock WHERE name = %s", (self.name,)
+            ).fetchone()
+            if row:
+                raise LockHeld(
+                    f"another operator holds {self.what}: {LockHolder(**row[0]).describe()}",
+                    "wait for their run to finish, or talk to them",
+                )
+            time.sleep(0.1)
+        raise LockHeld(
+            f"another console holds {self.what} and has not said who",
+            "wait for its run to finish",
+        )
 
 
 class AuditFeed:
