@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pmb_console.audit import now_iso
 from pmb_console.errors import ProviderError, Refused, UsageError
 from pmb_console.runbook import (
+    DEPLOY_ORDER,
     DONE,
     FAILED,
     RUNNING,
@@ -284,6 +285,9 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
     def listener(record: dict[str, Any]) -> None:
         step = step_for(record, ctx.config)
         state = _OUTCOME_STATE.get(record.get("outcome", ""))
+        nothing_to_do = record.get("outcome") == "nothing-to-do" and step in DEPLOY_ORDER
+        if nothing_to_do:
+            state = DONE  # already done (no pending migration, say): the step needs nothing more
         if not step or not state:
             return
         if record.get("action") == "switch" and state == DONE and step == "switch-traffic":
@@ -292,7 +296,8 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
         evidence = {
             "action": record.get("action"),
             "run_id": record.get("run_id", ""),
-            "outcome": record.get("outcome"),
+            # Shown as "<outcome>: <message>": "nothing to do: no pending migrations in …".
+            "outcome": "nothing to do" if nothing_to_do else record.get("outcome"),
             "message": record.get("message", ""),
         }
         override = (record.get("override") or {}).get("reason", "")
@@ -302,6 +307,8 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
         def change(data: dict[str, Any]) -> None:
             # One read and one write per record: this runs in the action's own thread,
             # and the "started" record comes before the change is made.
+            if nothing_to_do and (data.get("steps", {}).get(step) or {}).get("state") == DONE:
+                return  # done before: the run that did it stays the evidence
             mark_in(
                 data,
                 step,
@@ -311,7 +318,9 @@ def follow_runner(ctx: Services, runner: ActionRunner) -> None:
                 override=override,
                 allow_out_of_order=True,
             )
-            if step == "switch-traffic" and state == DONE:
+            if step == "switch-traffic" and state == DONE and not nothing_to_do:
+                # Only a verified move opens the window: traffic found already there was
+                # moved outside the console, at a time nobody recorded.
                 open_window_in(data, ctx.config, record.get("time") or now_iso())
             elif step == "rollback-traffic" and state == DONE:
                 close_window_in(data, f"traffic rolled back ({record.get('message', '')})")

@@ -205,12 +205,15 @@ class ActionRunner:
                 guards=preview.guards,
             )
         if preview.plan.nothing_to_do:
-            return Outcome(
-                action.name,
-                "nothing-to-do",
-                preview.plan.summary,
-                plan=preview.plan,
-                guards=preview.guards,
+            # Audited: a step found already done is evidence too (the runbook marks it).
+            return record(
+                Outcome(
+                    action.name,
+                    "nothing-to-do",
+                    preview.plan.summary,
+                    plan=preview.plan,
+                    guards=preview.guards,
+                )
             )
 
         answer = confirmation(preview) if callable(confirmation) else confirmation

@@ -258,9 +258,9 @@ class ActionFlows:
                 self.say_error(action.title, exc)
                 return None
             if preview.plan.nothing_to_do and not preview.failed:
-                if run is not None:
-                    # Another path (resume) has its own bookkeeping for "nothing to do".
-                    await self.in_thread(carry_out, Confirmation(False))
+                # Through the runner all the same: "nothing to do" is audited and marks the
+                # runbook step (resume has its own bookkeeping for it).
+                await self.in_thread(carry_out, Confirmation(False))
                 app.notify(preview.plan.summary, title=action.title, timeout=6)
                 return None
             confirmation = await app.push_screen_wait(
