@@ -222,13 +222,16 @@ def sign_off(ctx: Services, item: str, reason: str) -> dict[str, Any]:
     )
 
 
+SIGNOFFS_READ = 1000
+"""How many of the latest sign-offs are read (not the whole audit log, on every poll)."""
+
+
 def signoffs(ctx: Services) -> dict[str, dict[str, Any]]:
     """The latest sign-off per item for this release and environment."""
     found = {}
-    for record in ctx.audit.records():
+    for record in ctx.audit.recent(SIGNOFFS_READ, action="checklist-signoff"):
         if (
-            record.get("action") == "checklist-signoff"
-            and record.get("release", "") == ctx.config.release.version
+            record.get("release", "") == ctx.config.release.version
             and record.get("environment", ctx.config.console.environment)
             == ctx.config.console.environment
         ):

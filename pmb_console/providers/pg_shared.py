@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS pmb_console_lock (
     kind text PRIMARY KEY CHECK (kind IN ('action', 'deliberate')),
     holder jsonb NOT NULL
 );
+CREATE INDEX IF NOT EXISTS pmb_audit_by_action ON pmb_audit ((record->>'action'), seq);
 CREATE TABLE IF NOT EXISTS pmb_console_task_lock (
     name text PRIMARY KEY,
     holder jsonb NOT NULL
@@ -127,6 +128,11 @@ def canonical_hash(prev_hash: str, record_text: str) -> str:
 
 
 class PgAuditLog(_SharedDatabase, AuditLog):
+    def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
+        super().__init__(dsn, connect_timeout)
+        self._reader: psycopg.Connection | None = None
+        self._reader_lock = threading.Lock()
+
     def append(self, record: dict[str, Any]) -> None:
         text = redact(json.dumps(record, sort_keys=True, default=str))
         try:
@@ -147,6 +153,52 @@ class PgAuditLog(_SharedDatabase, AuditLog):
         except psycopg.Error as exc:
             raise _db_error(exc, "reading the audit log") from None
         return [{**record, "seq": seq} for seq, record in rows]
+
+    def recent(self, n: int, action: str | None = None) -> list[dict[str, Any]]:
+        """The last `n` rows (of `action` only, if given), oldest first, read from the end
+        of the table by its key: the cost does not grow with the log."""
+        if n <= 0:
+            return []
+        where = "WHERE record->>'action' = %s " if action is not None else ""
+        params: list[Any] = [action] if action is not None else []
+        query = (
+            f"SELECT seq, record FROM (SELECT seq, record FROM pmb_audit {where}"
+            "ORDER BY seq DESC LIMIT %s) AS tail ORDER BY seq"
+        )
+        rows = self._read(query, [*params, n], "reading the audit log")
+        return [{**record, "seq": seq} for seq, record in rows]
+
+    def max_seq(self) -> int:
+        """The sequence number of the last row written; 0 for an empty log."""
+        rows = self._read(
+            "SELECT coalesce(max(seq), 0) FROM pmb_audit", [], "reading the audit log"
+        )
+        return int(rows[0][0])
+
+    def _read(self, query: str, params: list[Any], doing: str) -> list[Any]:
+        """A read on one kept connection (a poll a second must not connect a second): a
+        connection found broken is replaced once before the fault is reported."""
+        with self._reader_lock:
+            for attempt in (1, 2):
+                fresh = self._reader is None
+                try:
+                    if self._reader is None:
+                        self._reader = self._conn()
+                    return self._reader.execute(query, params).fetchall()
+                except psycopg.Error as exc:
+                    self.close()
+                    if fresh or attempt == 2 or not isinstance(exc, psycopg.OperationalError):
+                        raise _db_error(exc, doing) from None
+            raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the kept reading connection, if any (the next read opens another)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                reader.close()
+            except psycopg.Error:
+                pass
 
     def verify(self) -> tuple[int, str | None]:
         """Walk the chain; returns (rows checked, description of the first bad row or None)."""
@@ -361,9 +413,10 @@ class PgTaskLock(_SharedDatabase):
 class AuditFeed:
     """LISTENs for other consoles' actions in a thread; reconnects with backoff.
 
-    `on_records(records)` gets every new audit record (fetched by seq, so nothing is
-    missed across a reconnect); `on_status(connected, message)` hears the connection come
-    and go. Both are called from the feed's thread.
+    `on_records(records)` gets every audit record written after the feed started
+    (fetched by seq, so nothing is missed across a reconnect; what was written before is
+    the console's to read, by `recent`); `on_status(connected, message)` hears the
+    connection come and go. Both are called from the feed's thread.
     """
 
     def __init__(
@@ -377,7 +430,8 @@ class AuditFeed:
         self.on_records = on_records
         self.on_status = on_status
         self.max_backoff = max_backoff
-        self.last_seq = 0
+        self.last_seq: int | None = None
+        """The last seq handed on; None until the first connection reads where the log ends."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pmb-audit-feed", daemon=True)
         self._conn: psycopg.Connection | None = None
@@ -398,7 +452,7 @@ class AuditFeed:
         self._thread.join(timeout=5)
 
     def _catch_up(self) -> None:
-        records = self.log.records(after_seq=self.last_seq)
+        records = self.log.records(after_seq=self.last_seq or 0)
         if records:
             self.last_seq = records[-1]["seq"]
             self.on_records(records)
@@ -410,6 +464,8 @@ class AuditFeed:
                 self._conn = self.log._conn()
                 with self._conn as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    if self.last_seq is None:  # LISTENing already: what comes next is heard
+                        self.last_seq = self.log.max_seq()
                     self.on_status(True, "shared audit log connected")
                     backoff = 1.0
                     self._catch_up()

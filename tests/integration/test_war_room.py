@@ -168,3 +168,30 @@ def test_the_feed_hears_another_console_within_a_second_and_survives_a_lost_conn
         assert status[-1][0] is True
     finally:
         feed.stop()
+
+
+def test_the_feed_starts_at_the_end_of_the_log_and_sends_only_what_comes_after(
+    war_room, pg_database
+):
+    alice = bootstrap(load_config(war_room["alice"]))
+    for i in range(30):
+        alice.runner.record_event("note", message=f"old note {i}")
+    heard, status = [], []
+    got = threading.Event()
+    feed = AuditFeed(
+        PgAuditLog(pg_database.url),
+        lambda recs: (heard.extend(recs), got.set()),
+        lambda ok, msg: status.append((ok, msg)),
+    )
+    feed.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not status and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status and status[-1][0] is True
+        bootstrap(load_config(war_room["bob"])).runner.record_event("note", message="new")
+        assert got.wait(5)
+        # the console shows the old ones from its own read of the tail, not all over again
+        assert [r["message"] for r in heard] == ["new"]
+    finally:
+        feed.stop()
