@@ -15,6 +15,9 @@ through the runner, with the breach as the reason.
     report.rollback                              # the automatic rollback's Outcome, if one ran
     extend_window(ctx)                           # the extend key; audited
 
+The observed stretches are kept too: the window passes only if it was watched across
+its span (see UNWATCHED_GAP_MIN_S), not on one poll and an hour with nobody looking.
+
 `watch(ctx, source, ...)` is the loop for the headless `pmb-console monitor`; the console
 feeds the polls it already makes to `observe_and_act` instead of polling twice.
 """
@@ -46,6 +49,46 @@ ERROR_RATE, P95 = "error rate", "p95"
 POLLS_SAVED_EVERY_S = 15.0
 """The journal's poll count is written at most this often (and on every change of state)."""
 
+UNWATCHED_GAP_MIN_S = 120.0
+UNWATCHED_GAP_POLLS = 5
+"""The window passes only if it was watched across its span: no stretch of it (from its
+start to the first poll, between two polls, from the last poll to its end) longer than
+UNWATCHED_GAP_POLLS poll intervals, and never less than UNWATCHED_GAP_MIN_S — room for a
+console restarted, a `pmb-console monitor` started just after the switch, polls written
+to the journal in batches. A longer stretch with nobody watching means nobody can say
+the new color held: the window does not pass."""
+
+
+def allowed_gap_s(config: Config) -> float:
+    return max(UNWATCHED_GAP_POLLS * config.metrics.interval, UNWATCHED_GAP_MIN_S)
+
+
+def merge_watched(spans: list[list[float]], gap_s: float) -> list[list[float]]:
+    """Observed stretches [from, to], sorted, those closer than `gap_s` joined into one."""
+    merged: list[list[float]] = []
+    for start, end in sorted((float(a), float(b)) for a, b in spans):
+        if merged and start - merged[-1][1] <= gap_s:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+def unwatched(window: dict[str, Any], until: float) -> list[tuple[float, float]]:
+    """The stretches of the window, from its start to `until`, longer than its allowed gap
+    with no metrics poll observed."""
+    gap_s = float(window.get("gap_s") or UNWATCHED_GAP_MIN_S)
+    cursor, gaps = float(window["started_at"]), []
+    for start, end in merge_watched(window.get("watched") or [], gap_s):
+        if start >= until:
+            break
+        if start - cursor > gap_s:
+            gaps.append((cursor, start))
+        cursor = max(cursor, end)
+    if until - cursor > gap_s:
+        gaps.append((cursor, until))
+    return gaps
+
 
 # --- the window, as kept in the journal ------------------------------------------------
 
@@ -66,6 +109,8 @@ def open_window_in(data: dict[str, Any], config: Config, at_iso: str) -> None:
         "breaches": [],
         "polls": 0,
         "last_poll_at": None,
+        "watched": [],
+        "gap_s": allowed_gap_s(config),
         "ended": None,
     }
     mark_in(
@@ -104,7 +149,7 @@ def end_window(journal: ReleaseJournal, why: str) -> None:
 @dataclass(frozen=True)
 class WindowStatus:
     state: str
-    """not-started | watching | passed | breached | ended."""
+    """not-started | watching | passed | unwatched | breached | ended."""
     detail: str
     color: str = ""
     remaining_s: float = 0.0
@@ -167,11 +212,20 @@ def window_status(window: dict[str, Any] | None, now: float) -> WindowStatus:
             ends_at,
             polls,
         )
-    if polls == 0:
+    gaps = unwatched(window, ends_at)
+    if gaps:
+        first, last = gaps[0]
+        more = f" (and {len(gaps) - 1} more stretch(es))" if len(gaps) > 1 else ""
+        said = (
+            "no metrics poll was observed in it"
+            if polls == 0 or not window.get("watched")
+            else f"nobody watched it from {_clock(first)} to {_clock(last)}{more}"
+        )
         return WindowStatus(
-            "watching",
-            f"the window closed at {_clock(ends_at)} but no metrics poll was "
-            "observed in it: open the console or run `pmb-console monitor`",
+            "unwatched",
+            f"the window closed at {_clock(ends_at)} but {said}, so it did not pass: "
+            f"look at {color}'s metrics for that time yourself; going on needs a reason "
+            "(--force --reason TEXT)",
             color,
             0.0,
             ends_at,
@@ -328,6 +382,9 @@ class MonitorWindow:
         self.detector = BreachDetector(ctx.config.metrics, ctx.config.monitor.breach_polls)
         self._unsaved_polls = 0
         self._saved_at = 0.0
+        self._gap_s = allowed_gap_s(ctx.config)
+        self._unsaved_watched: list[list[float]] = []
+        """The stretches observed since the journal was last written."""
 
     def status(self) -> WindowStatus:
         return window_status(self.journal.read().get("monitor"), self.clock())
@@ -345,6 +402,7 @@ class MonitorWindow:
         shown = {"error_rate": cm.error_rate, "p95_ms": cm.p95_ms}
         found = self.detector.observe(cm)
         self._unsaved_polls += 1
+        self._unsaved_watched = merge_watched([*self._unsaved_watched, [now, now]], self._gap_s)
         if not found:
             if now - self._saved_at >= POLLS_SAVED_EVERY_S:
                 self._save_polls(now)
@@ -364,10 +422,14 @@ class MonitorWindow:
 
     def _save_polls(self, now: float) -> None:
         polls, self._unsaved_polls, self._saved_at = self._unsaved_polls, 0, now
+        seen, self._unsaved_watched = self._unsaved_watched, []
 
         def change(window: dict[str, Any]) -> None:
             window["polls"] = int(window.get("polls", 0)) + polls
             window["last_poll_at"] = now
+            # The console and `pmb-console monitor` may both watch: their stretches join.
+            gap_s = float(window.get("gap_s") or self._gap_s)
+            window["watched"] = merge_watched([*(window.get("watched") or []), *seen], gap_s)
 
         self.journal.set_monitor(change)
 
@@ -445,7 +507,8 @@ def watch_from_cli(ctx: Services, say: Callable[[str], None]) -> int:
     """`pmb-console monitor`: a line per poll until the window passes, breaches or ends.
 
     Exit 0 when the window passed, 1 on a breach (after the automatic rollback, if
-    configured), 3 when there is no window to watch.
+    configured), 3 when there is no window to watch (not started, or over and not
+    watched across its span).
     """
     import asyncio
 

@@ -26,6 +26,7 @@ from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
 from pmb_console.journal import ReleaseJournal
 from pmb_console.monitor import MonitorReport, MonitorWindow, watch, window_status
+from pmb_console.providers.base import ColorMetrics
 from pmb_console.providers.metrics import build_metrics_source
 from tests.fixtures.haproxy import Haproxy
 
@@ -257,3 +258,83 @@ def test_extending_the_window_is_refused_in_read_only_and_changes_nothing(
     assert "Traceback" not in proc.stderr
     assert ReleaseJournal.of(ctx).read()["monitor"] == window
     assert len(ctx.audit.records()) == audited
+
+
+# --- a window passes only if it was watched across its span -----------------------------
+
+
+def _switched_an_hour_and_a_half_ago(ctx) -> dict:
+    """A verified switch, its 60 min window moved back so that it ended 30 min ago."""
+    assert ctx.runner.run(SwitchAction("green"), Confirmation.yes()).status == "succeeded"
+
+    def back(window: dict) -> None:
+        window["started_at"] -= 90 * 60
+        window["ends_at"] -= 90 * 60
+
+    ReleaseJournal.of(ctx).set_monitor(back)
+    return ReleaseJournal.of(ctx).read()["monitor"]
+
+
+def _watch_at(ctx, times: list[float]) -> None:
+    """Polls within the thresholds at these moments, fed as the console and `monitor` do."""
+    now = [times[0]]
+    window = MonitorWindow(ctx, clock=lambda: now[0])
+    for at in times:
+        now[0] = at
+        window.observe({"green": ColorMetrics("green", 20.0, 0.001, 120.0)})
+    window.flush()
+
+
+def _decommission(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(path)]
+        + ["decommission", "--color", "blue", "--confirm", "test"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_window_watched_for_15_s_then_left_alone_does_not_pass(
+    haproxy: Haproxy, green_metrics: MetricsInstance, tmp_path: Path
+) -> None:
+    path = write_config(haproxy, green_metrics, tmp_path, auto_rollback=False)
+    ctx = bootstrap(load_config(path))
+    window = _switched_an_hour_and_a_half_ago(ctx)
+    start = window["started_at"]
+    _watch_at(ctx, [start + 1, start + 5, start + 10, start + 15])  # then the console closed
+
+    refused = _decommission(path)
+    watched_until = time.strftime("%H:%M:%S", time.gmtime(start + 15))
+    ended = time.strftime("%H:%M:%S", time.gmtime(window["ends_at"]))
+    assert refused.returncode == 3, refused.stderr
+    assert f"nobody watched it from {watched_until} UTC to {ended} UTC" in refused.stderr
+    assert haproxy.weights() == {"blue": 0, "green": 100}
+    # `pmb-console monitor` started now cannot make the past hour watched.
+    late = subprocess.run(
+        [sys.executable, "-m", "pmb_console", "--config", str(path), "monitor"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert late.returncode == 3 and "did not pass" in late.stdout, late.stdout + late.stderr
+    assert window_status(ReleaseJournal.of(ctx).read()["monitor"], time.time()).state == (
+        "unwatched"
+    )
+
+
+def test_a_window_watched_to_its_end_passes_and_decommission_goes_ahead(
+    haproxy: Haproxy, green_metrics: MetricsInstance, tmp_path: Path
+) -> None:
+    path = write_config(haproxy, green_metrics, tmp_path, auto_rollback=False)
+    ctx = bootstrap(load_config(path))
+    window = _switched_an_hour_and_a_half_ago(ctx)
+    start = window["started_at"]
+    # A poll a minute: a console left open through the hour, restarted once (2 min unseen).
+    times = [start + 2 + 60 * i for i in range(61) if i not in (30,)]
+    _watch_at(ctx, times)
+
+    status = window_status(ReleaseJournal.of(ctx).read()["monitor"], time.time())
+    assert status.passed, status.detail
+    done = _decommission(path)
+    assert done.returncode == 0, done.stderr

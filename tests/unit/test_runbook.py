@@ -151,9 +151,23 @@ def test_window_counts_down_then_passes_only_if_someone_watched() -> None:
     watching = window_status(_window(), 1000.0 + 600)
     assert watching.state == "watching" and watching.countdown() == "green watched: 50:00 left"
     unwatched = window_status(_window(), 5000.0)
-    assert unwatched.state == "watching" and "no metrics poll was observed" in unwatched.detail
-    passed = window_status(_window(polls=120), 5000.0)
+    assert unwatched.state == "unwatched" and "no metrics poll was observed" in unwatched.detail
+    seen = [[1000.0 + 30, 1000.0 + 1800], [1000.0 + 1900, 1000.0 + 3590]]
+    passed = window_status(_window(polls=120, watched=seen), 5000.0)
     assert passed.passed and "without a breach (120 polls)" in passed.detail
+
+
+def test_a_window_with_a_stretch_nobody_watched_does_not_pass() -> None:
+    one_poll = window_status(_window(polls=1, watched=[[1015.0, 1015.0]]), 5000.0)
+    assert one_poll.state == "unwatched" and not one_poll.passed
+    assert "nobody watched it from 00:16:55 UTC to 01:16:40 UTC" in one_poll.detail
+    gap = [[1000.0, 2000.0], [2400.0, 4600.0]]  # 400 s unseen in the middle
+    middle = window_status(_window(polls=90, watched=gap), 5000.0)
+    assert "nobody watched it from 00:33:20 UTC to 00:40:00 UTC" in middle.detail
+    late = window_status(_window(polls=3, watched=[[4700.0, 4800.0]]), 5000.0)
+    assert late.state == "unwatched"  # polls after the end say nothing of the hour before
+    never = window_status(_window(), 5000.0)
+    assert "no metrics poll was observed in it" in never.detail
 
 
 def test_a_breach_or_a_rollback_means_the_window_did_not_pass() -> None:
