@@ -25,6 +25,8 @@ class Key:
     """Runs an action that changes a system: greyed while another runs, refused in read-only."""
     writes: bool = False
     """Writes a record or a file though it changes no system: refused in read-only too."""
+    takes_lock: bool = False
+    """Runs under the one-change-at-a-time lock: greyed while another operator holds it."""
     show: bool = True
     footer_from: int = 0
     """The narrowest terminal (columns) whose footer shows the key; narrower, the key still
@@ -44,6 +46,7 @@ KEYS: tuple[Key, ...] = (
         "Switch",
         "Move traffic to a color (full or a weight step)",
         mutating=True,
+        takes_lock=True,
     ),
     Key(
         "rollback",
@@ -52,9 +55,26 @@ KEYS: tuple[Key, ...] = (
         "Rollback",
         "Send all traffic back to the previous color",
         mutating=True,
+        takes_lock=True,
     ),
-    Key("snapshot", "b", "snapshot", "Snapshot", "Take a database snapshot", mutating=True),
-    Key("migrate", "m", "migrate", "Migrate", "Run the pending database migrations", mutating=True),
+    Key(
+        "snapshot",
+        "b",
+        "snapshot",
+        "Snapshot",
+        "Take a database snapshot",
+        mutating=True,
+        takes_lock=True,
+    ),
+    Key(
+        "migrate",
+        "m",
+        "migrate",
+        "Migrate",
+        "Run the pending database migrations",
+        mutating=True,
+        takes_lock=True,
+    ),
     Key(
         "restore",
         "R",
@@ -62,8 +82,17 @@ KEYS: tuple[Key, ...] = (
         "Restore",
         "Restore the database from a snapshot (type the environment)",
         mutating=True,
+        takes_lock=True,
     ),
-    Key("smoke", "t", "smoke", "Smoke", "Run the smoke test against a color", footer_from=100),
+    Key(
+        "smoke",
+        "t",
+        "smoke",
+        "Smoke",
+        "Run the smoke test against a color",
+        takes_lock=True,
+        footer_from=100,
+    ),
     Key(
         "lock",
         "L",
@@ -82,6 +111,7 @@ KEYS: tuple[Key, ...] = (
         "Run the provision command for a color",
         mutating=True,
         show=False,
+        takes_lock=True,
     ),
     Key(
         "deploy",
@@ -91,6 +121,7 @@ KEYS: tuple[Key, ...] = (
         "Deploy the release to a color and check its version",
         mutating=True,
         show=False,
+        takes_lock=True,
     ),
     Key(
         "decommission",
@@ -100,6 +131,7 @@ KEYS: tuple[Key, ...] = (
         "Take the old color out after the monitoring window (type the environment)",
         mutating=True,
         show=False,
+        takes_lock=True,
     ),
     Key(
         "extend_monitor",
@@ -174,6 +206,7 @@ FOOTER_FROM: dict[str, int] = {k.id: k.footer_from for k in KEYS if k.footer_fro
 
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
 READ_ONLY_REFUSED = frozenset(k.action for k in KEYS if k.refused_in_read_only)
+TAKES_LOCK = frozenset(k.action for k in KEYS if k.takes_lock)
 
 RESERVED: dict[str, str] = {
     "ctrl+p": "the command palette",

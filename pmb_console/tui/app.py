@@ -734,11 +734,9 @@ class PmbConsoleApp(App[int]):
                 ("x", f"choose the color faults go to (now {self.demo_color})"),
                 ("0", "clear every fault"),
             ]
-        self.push_screen(
-            HelpScreen(
-                dict(self.keymap_check.applied), demo_keys, self.services.config.console.read_only
-            )
-        )
+        main = self.main
+        refusals = {k.id: main.refusal(k.action) for k in keys.KEYS} if main is not None else {}
+        self.push_screen(HelpScreen(dict(self.keymap_check.applied), demo_keys, refusals))
 
     def ask_quit(self) -> None:
         if not self.busy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -23,12 +24,13 @@ class HelpScreen(ModalScreen[None]):
         self,
         keymap: dict[str, str],
         demo_keys: list[tuple[str, str]] | None = None,
-        read_only: bool = False,
+        refusals: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.keymap = keymap
         self.demo_keys = demo_keys or []
-        self.read_only = read_only
+        self.refusals = refusals or {}
+        """Key id -> why that key is greyed now (what the footer cannot say)."""
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 2))
@@ -36,8 +38,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("what it does")
         for key in KEYS:
             bound = self.keymap.get(key.id, key.key)
-            note = " (refused: read-only)" if self.read_only and key.refused_in_read_only else ""
-            table.add_row(key_display(bound), key.help + note)
+            why = self.refusals.get(key.id, "")
+            note = f" (refused: {why})" if why else ""
+            table.add_row(key_display(bound), Text(key.help + note))  # a lock's reason is no markup
         table.add_row("ctrl+p", "Command palette: every action and every theme")
         table.add_row("escape", "Close a dialog; Cancel in a confirmation")
         with Vertical(id="help-dialog"):

@@ -16,7 +16,7 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from pmb_console.keymap import FOOTER_FROM
+from pmb_console.keymap import FOOTER_FROM, TAKES_LOCK
 from pmb_console.providers.base import ColorMetrics, TrafficState
 from pmb_console.tui import keys
 from pmb_console.tui.readings import SystemsReading
@@ -147,6 +147,7 @@ class MainScreen(Screen[None]):
         if reading.traffic is not None:
             header.traffic = reading.traffic
         header.lock_holder = reading.lock_holder
+        self._follow_refusals(reading.locked_out, reading.no_rollback)
         self._show_weights(reading.traffic if fault is None else None)
         self.query_one(AuditFeed).records = reading.audit
         runbook = self.query_one(RunbookPanel)
@@ -208,20 +209,40 @@ class MainScreen(Screen[None]):
 
     # --- keys: refused keys are greyed, the rest go to the app ------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    locked_out = ""
+    """From the last reading: why actions that take the lock are refused (another holds it)."""
+    no_rollback = ""
+    """From the last reading: why a rollback is refused (nothing to roll back to)."""
+
+    def refusal(self, action: str) -> str:
+        """Why the key for `action` would be refused now, in words, or "" (the help says it)."""
         app = self.app
         if action in keys.READ_ONLY_REFUSED and app.services.config.console.read_only:
-            return None  # a sign-off or the post-mortem writes too: a spectator writes nothing
-        if action in keys.MUTATING_ACTIONS:
+            return "read-only"  # a sign-off or the post-mortem writes too
+        if action in keys.MUTATING_ACTIONS or action in ("smoke", "signoff"):
             if app.busy:
-                return None
-            if app.war_room.lost:  # the shared lock cannot be taken: say so before the key
-                return None
-            if action in ("switch", "rollback") and app.traffic_unreadable:
-                return None
-        if action in ("smoke", "signoff") and app.busy:
-            return None
-        return True
+                return "an action is running"
+        if action in keys.MUTATING_ACTIONS and app.war_room.lost:
+            return "the shared audit log cannot be reached"  # so the shared lock cannot be taken
+        if action in TAKES_LOCK and self.locked_out:
+            return self.locked_out
+        if action in ("switch", "rollback") and app.traffic_unreadable:
+            return "the load balancer cannot be read"
+        if action == "rollback" and self.no_rollback:
+            return self.no_rollback
+        return ""
+
+    def _follow_refusals(self, locked_out: str, no_rollback: str) -> None:
+        """Keys grey while another operator holds the lock, and come back when it is let go.
+        The footer redraws only when a key's state changes (it redraws every key)."""
+        affected = TAKES_LOCK | {"rollback"}
+        before = {action: bool(self.refusal(action)) for action in affected}
+        self.locked_out, self.no_rollback = locked_out, no_rollback
+        if before != {action: bool(self.refusal(action)) for action in affected}:
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if self.refusal(action) else True  # None greys the key in the footer
 
     def action_switch(self) -> None:
         self.app.start_flow("switch")
