@@ -263,8 +263,8 @@ class ActionRunner:
                 Outcome(
                     action.name,
                     "refused",
-                    f"{action.title} refused: the systems changed since the plan was made "
-                    f"(now: {fresh.summary})",
+                    f"{action.title} refused: the systems changed since the plan was made"
+                    f"{_changed_by(self.ctx, preview.made_at)} (now: {fresh.summary})",
                     "look at the new state and run the action again if it is still wanted",
                     plan=fresh,
                     guards=preview.guards,
@@ -411,6 +411,51 @@ def _from_error(
 ) -> Outcome:
     """The outcome of a foreseeable fault: its words and hint, with what had been decided."""
     return Outcome(action.name, status, exc.message, exc.hint, plan=plan, guards=guards)
+
+
+CHANGE_OUTCOMES = ("started", "succeeded", "not-verified", "failed", "interrupted")
+CHANGE_LOOKBACK = 50
+"""How many of the latest audit records are searched for the change that overtook a plan."""
+CLOCK_SLACK_S = 60.0
+"""Consoles' clocks differ: a change recorded up to this long before the plan still counts."""
+
+
+def _changed_by(ctx: Services, plan_made_at: float) -> str:
+    """Who changed the systems after a plan was made, from the audit log: ", by alice's
+    switch traffic at 02:14:07 UTC"; "" when the log cannot be read."""
+    from datetime import UTC
+
+    from pmb_console.audit import parse_time
+
+    try:
+        records = ctx.audit.recent(CHANGE_LOOKBACK)
+    except PmbError:
+        return ""
+    since = time.time() - (time.monotonic() - plan_made_at) - CLOCK_SLACK_S
+    for rec in reversed(records):
+        if rec.get("outcome") not in CHANGE_OUTCOMES:
+            continue
+        try:
+            at = parse_time(str(rec.get("time")))
+        except ValueError:
+            continue
+        if at.timestamp() < since:
+            break
+        when = at.astimezone(UTC).strftime("%H:%M:%S UTC")
+        what = _title(str(rec.get("action")))
+        return f", by {rec.get('operator', '?')}'s {what} at {when}"
+    return ", outside pmb-console: no console recorded a change since"
+
+
+def _title(name: str) -> str:
+    """An action's title from its name ("switch" → "switch traffic"), as the audit has names."""
+    classes: list[type[Action]] = list(Action.__subclasses__())
+    while classes:
+        cls = classes.pop()
+        if cls.name == name:
+            return cls.title
+        classes.extend(cls.__subclasses__())
+    return name
 
 
 def _recovery_hint(action: Action, ctx: Services, state: dict[str, Any]) -> str:

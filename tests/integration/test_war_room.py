@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from pmb_console.actions.base import Confirmation
+from pmb_console.actions.traffic import SwitchAction
 from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
 from pmb_console.providers.pg_shared import AuditFeed, PgAuditLog
@@ -44,17 +46,22 @@ def cli(config, *args, env=None):
 def test_two_consoles_racing_the_same_switch_never_both_proceed(war_room, haproxy, pg_database):
     rounds = 50
     target = "green"
+    operators = ("alice", "bob")
     for _ in range(rounds):
-        procs = [cli(war_room[who], "switch", "--to", target, "--yes") for who in ("alice", "bob")]
+        procs = [cli(war_room[who], "switch", "--to", target, "--yes") for who in operators]
         results = [(p.wait(60), p.communicate()[1]) for p in procs]
         codes = sorted(code for code, _ in results)
         assert codes[0] == 0, results
         # The loser was locked out (4, naming the holder), saw the change made under it
-        # (3), or found nothing left to do (0).
+        # (3, naming who made it), or found nothing left to do (0).
         assert codes[1] in (0, 3, 4), results
-        for code, err in results:
+        for who, (code, err) in zip(operators, results, strict=True):
+            other = "bob" if who == "alice" else "alice"
             if code == 4:
-                assert "holds the lock" in err and ("alice" in err or "bob" in err)
+                assert "holds the lock" in err and f"{other} on" in err, results
+            if code == 3:
+                assert "changed since the plan" in err, results
+                assert f"by {other}'s switch traffic at" in err, results
         assert haproxy.requests(4) == {target: 4}
         target = "blue" if target == "green" else "green"
 
@@ -69,6 +76,22 @@ def test_two_consoles_racing_the_same_switch_never_both_proceed(war_room, haprox
     assert set(r["run_id"] for r in started) <= set(run_ids)
     checked, problem = log.verify()
     assert problem is None and checked == len(records)
+
+
+def test_a_plan_overtaken_by_another_console_is_refused_naming_who_changed_it(war_room, haproxy):
+    bob = bootstrap(load_config(war_room["bob"]))
+
+    def confirm_while_alice_switches(preview):
+        assert cli(war_room["alice"], "switch", "--to", "green", "--yes").wait(60) == 0
+        return Confirmation.yes()
+
+    out = bob.runner.run(SwitchAction("green", weight=50), confirm_while_alice_switches)
+
+    assert out.status == "refused" and out.exit_code == 3
+    assert "the systems changed since the plan was made, by alice's switch traffic at" in (
+        out.message
+    )
+    assert haproxy.requests(4) == {"green": 4}  # alice's change stands, bob's did not happen
 
 
 def test_tampering_with_a_row_is_named_by_verify(war_room, pg_database):
