@@ -112,13 +112,30 @@ class ActionRunner:
     def __init__(self, ctx: Services) -> None:
         self.ctx = ctx
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._asked: tuple[Action, str] | None = None
+        """The action last previewed and when: the console previews, shows the confirmation,
+        then runs; the time it was asked for is the preview's, not the run's."""
 
     # --- reading ---------------------------------------------------------------------
 
     def preview(self, action: Action) -> Preview:
         """Guards and plan, live. Raises PmbError when the systems cannot be read."""
+        asked_at = now_iso()
+        preview = self._read(action)
+        self._asked = (action, asked_at)
+        return preview
+
+    def _read(self, action: Action) -> Preview:
         guards = action.guards(self.ctx)
         return Preview(guards, action.plan(self.ctx))
+
+    def _asked_at(self, action: Action) -> str:
+        """When `action` was asked for: its preview, if it was previewed first, else now."""
+        asked = self._asked
+        if asked is None or asked[0] is not action:
+            return now_iso()  # another action's preview (an automatic rollback's) stays
+        self._asked = None
+        return asked[1]
 
     # --- doing -----------------------------------------------------------------------
 
@@ -135,7 +152,13 @@ class ActionRunner:
         cfg = self.ctx.config
         started = time.monotonic()
         run_id = uuid.uuid4().hex[:12]
-        base = {"run_id": run_id, "params": action.params(), "environment": cfg.console.environment}
+        base = {
+            "run_id": run_id,
+            "params": action.params(),
+            "environment": cfg.console.environment,
+            # The key press: detection ends here, and the time to the outcome is the action's.
+            "asked_at": self._asked_at(action),
+        }
         if reason:
             base["reason"] = reason
 
@@ -175,7 +198,7 @@ class ActionRunner:
             )
 
         try:
-            preview = self.preview(action)
+            preview = self._read(action)
         except PmbError as exc:
             return record(Outcome(action.name, "failed", exc.message, exc.hint))
 

@@ -168,7 +168,10 @@ class BadRelease(Scenario):
             if after.get("green", 1) != 0:
                 continue
             verified = parse_time(rec["time"])
-            # The runner's duration runs from the key press (plan, confirm, lock) to verified.
+            if rec.get("asked_at"):
+                # The key press: when the guards and plan were read, before the confirmation.
+                return parse_time(rec["asked_at"]), verified
+            # An older record: the run's duration (which starts after the confirmation).
             pressed = datetime.fromtimestamp(
                 verified.timestamp() - float(rec.get("duration_s", 0)), UTC
             )

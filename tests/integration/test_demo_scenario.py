@@ -67,16 +67,26 @@ async def test_green_degrades_after_the_switch_and_the_banner_times_the_rollback
     assert figures["green"].error_rate > services.config.metrics.error_rate_threshold
     assert figures["green"].p95_ms > services.config.metrics.p95_threshold_ms
 
-    outcome = services.runner.run(RollbackAction(), Confirmation.yes())
+    # As the console does it: the key press reads guards and plan, the confirmation stays
+    # open a while, then the rollback runs. The time on the dialog is the rollback's.
+    rollback = RollbackAction()
+    services.runner.preview(rollback)
+    pressed = time.time()
+    await asyncio.sleep(1.5)  # the engineer reads the confirmation
+    outcome = services.runner.run(rollback, Confirmation.yes())
     assert outcome.status == "succeeded", outcome.message
     assert wait_for(lambda: scenario.phase == "done", 2)
     banner = game_day.banner()
     assert banner.startswith("bad-release done: detected in ")
     assert "rolled back and verified in" in banner
+    assert "verified in 0.0 s" not in banner
 
     notes = [r for r in services.audit.records() if r["action"] == "game-day"]
     assert [n["event"] for n in notes] == ["green degraded", "rehearsal over"]
-    assert notes[-1]["detection_s"] >= 1.0 and notes[-1]["rollback_s"] >= 0
+    degraded = scenario.degraded_at
+    assert notes[-1]["detection_s"] == pytest.approx(pressed - degraded, abs=0.3)
+    assert notes[-1]["rollback_s"] >= 1.5
+    assert f"verified in {notes[-1]['rollback_s']:.1f} s" in banner
 
 
 def test_moving_back_before_green_breaks_rearms_the_rehearsal(rehearsal):
