@@ -105,7 +105,7 @@ def read_systems(services: Services) -> SystemsReading:
     audit: tuple[dict[str, Any], ...] = ()
     nothing_to_roll_back = ""
     try:
-        audit = tuple(services.audit.records()[-AUDIT_FEED_SIZE:])
+        audit = tuple(services.audit.recent(AUDIT_FEED_SIZE))
         nothing_to_roll_back = no_rollback(audit)
     except Exception as exc:
         faults.append(_fault("audit", exc))
