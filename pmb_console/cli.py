@@ -556,11 +556,9 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
 def cmd_postmortem(args: argparse.Namespace) -> int:
     ctx = _services(args)
-    from pmb_console.postmortem import timeline
+    from pmb_console.postmortem import postmortem_text
 
-    since = _since(args.since)
-    title = f"Post-mortem — {ctx.config.console.environment}, release {ctx.config.release.version or '?'}"
-    sys.stdout.write(timeline(ctx.audit.records(since=since), title))
+    sys.stdout.write(postmortem_text(ctx, _since(args.since)))
     return ExitCode.OK
 
 

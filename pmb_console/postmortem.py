@@ -1,13 +1,54 @@
-"""The post-mortem timeline (RUNBOOK §3): Markdown made from the audit log.
+"""The post-mortem timeline (RUNBOOK §3): Markdown made from the audit log and the
+release journal.
 
-Pure: records in, text out. Each action's start and outcome become one entry with who,
-when, the guards (and any override with its reason), the outcome, the duration and
-what was read back — plus the metrics recorded at that decision point, when there are any.
+`timeline` is pure: records in, text out. Each action's start and outcome become one
+entry with who, when, the guards (failed ones with why, passed ones by name, any override
+with its reason), the outcome, the duration and what was read back — plus the metrics
+recorded at that decision point, when there are any. The journal adds what only it holds:
+the monitoring window opening, passing or ending. `postmortem_text` reads both.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pmb_console.audit import parse_time
+
+if TYPE_CHECKING:
+    from pmb_console.bootstrap import Services
+
+WINDOW_WORDS = {"running": "opened", "done": "passed", "failed": "did not pass"}
+"""The monitor step's states, as the window's rows say them."""
+
+
+def postmortem_text(ctx: Services, since: datetime | None = None) -> str:
+    """The timeline of this environment's release: the audit log and the journal's window."""
+    from pmb_console.journal import ReleaseJournal
+
+    cfg = ctx.config
+    title = f"Post-mortem — {cfg.console.environment}, release {cfg.release.version or '?'}"
+    events = window_events(ReleaseJournal.of(ctx).events(), since)
+    return timeline(ctx.audit.records(since=since), title, events)
+
+
+def window_events(
+    events: list[dict[str, Any]], since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The journal's monitoring-window changes the audit log does not hold: opened by the
+    switch, passed, ended early. A breach is in the audit (with its figures), and a step
+    marked by hand too (journal-mark)."""
+    kept = []
+    for e in events:
+        evidence = e.get("evidence")
+        if e.get("step") != "monitor" or not isinstance(evidence, str) or not e.get("at"):
+            continue
+        if evidence.startswith(("breach:", "marked by hand")) or e.get("override"):
+            continue
+        if since is not None and parse_time(e["at"]) < since:
+            continue
+        kept.append(e)
+    return kept
 
 
 def _fmt_weights(state: dict[str, Any]) -> str:
@@ -43,11 +84,18 @@ def _fmt_metrics(metrics: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def timeline(records: list[dict[str, Any]], title: str = "Post-mortem timeline") -> str:
+def timeline(
+    records: list[dict[str, Any]],
+    title: str = "Post-mortem timeline",
+    window: list[dict[str, Any]] | None = None,
+) -> str:
+    """`records` from the audit log, `window` the journal's window events (window_events)."""
     lines = [f"# {title}", ""]
-    if not records:
+    window = window or []
+    if not records and not window:
         return "\n".join(lines + ["No actions were recorded in this period.", ""])
-    first, last = records[0]["time"], records[-1]["time"]
+    times = sorted([r["time"] for r in records] + [e["at"] for e in window], key=parse_time)
+    first, last = times[0], times[-1]
     operators = sorted({r.get("operator", "?") for r in records})
     lines += [f"- Period: {first} → {last}", f"- Operators: {', '.join(operators)}", ""]
     outcomes = [r for r in records if r.get("outcome") not in (None, "started")]
@@ -64,7 +112,17 @@ def timeline(records: list[dict[str, Any]], title: str = "Post-mortem timeline")
         "| time (UTC) | operator | action | outcome | duration | details |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for r in records:
+    rows = [(parse_time(r["time"]), 0, r) for r in records] + [
+        (parse_time(e["at"]), 1, e) for e in window
+    ]
+    for _, kind, r in sorted(rows, key=lambda row: (row[0], row[1])):
+        if kind == 1:
+            state = WINDOW_WORDS.get(r.get("state", ""), r.get("state", ""))
+            said = str(r.get("evidence", "")).replace("|", "\\|")
+            lines.append(
+                f"| {r['at'][:23]} | {r.get('by', '?')} | monitoring window | {state} | | {said} |"
+            )
+            continue
         if r.get("outcome") == "started":
             continue  # the outcome row says it all; an action with no outcome is listed below
         details = []
@@ -78,6 +136,9 @@ def timeline(records: list[dict[str, Any]], title: str = "Post-mortem timeline")
             details.append(
                 "failed guards: " + "; ".join(f"{g['name']} ({g['detail']})" for g in failed_guards)
             )
+        passed_guards = [g.get("name", "?") for g in r.get("guards") or [] if g.get("ok")]
+        if passed_guards:
+            details.append("guards passed: " + ", ".join(passed_guards))
         if r.get("override"):
             details.append(f"**override**: {r['override'].get('reason', '')}")
         state = _fmt_weights(r.get("state") or {})

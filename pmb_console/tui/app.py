@@ -665,7 +665,7 @@ class PmbConsoleApp(App[int]):
     @work(thread=True, group="io", exit_on_error=False, description="write the post-mortem")
     def write_postmortem(self) -> None:
         from pmb_console.journal import mark_step
-        from pmb_console.postmortem import timeline
+        from pmb_console.postmortem import postmortem_text
         from pmb_console.runbook import DONE
 
         if self.services.config.console.read_only:
@@ -680,7 +680,7 @@ class PmbConsoleApp(App[int]):
         folder = Path(self.services.config.console.state_dir) / "postmortems"
         path = folder / f"postmortem-{self.clock():%Y%m%d-%H%M%S}.md"
         try:
-            text = timeline(self.services.audit.records())
+            text = postmortem_text(self.services)
             folder.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             mark_step(self.services, "post-mortem", DONE, evidence=f"timeline written to {path}")

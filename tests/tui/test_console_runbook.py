@@ -197,5 +197,6 @@ async def test_the_post_mortem_key_writes_the_timeline_to_a_file(
         await until(pilot, lambda: "timeline written to" in screen_text(app), what="its path said")
         await until(pilot, lambda: "✔ 3. Post-mortem" in screen_text(app), what="the step done")
     text = written.read_text()
-    assert text.startswith("# Post-mortem timeline")
+    assert text.startswith("# Post-mortem — ")  # the same text `pmb-console postmortem` prints
     assert "| tester | switch | succeeded |" in text
+    assert "| monitoring window | opened |" in text  # from the release journal
