@@ -1,7 +1,9 @@
 """Log sources: files followed like `tail -F`, and programs whose output is streamed.
 
 Each source reads in a background thread of its own and hands batches of `LogLine` to
-the `emit` callback it was started with; the console's log tail merges them. Whatever a
+the `emit` callback it was started with; each line carries the time written at its start
+(or in its access-log bracket) when it has one, else the moment it was read, and the
+console's log tail merges the sources by those times. Whatever a
 source has to say about itself (a file rotated, a program exited) arrives as a line in
 brackets, in the same stream, so the operator sees it where they are already looking.
 
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from pmb_console.config import Config, LogSourceConfig
 from pmb_console.errors import ConfigError, Problem, UsageError
 from pmb_console.providers.base import LogLine, LogSource
+from pmb_console.providers.log_time import LineClock
 
 Emit = Callable[[list[LogLine]], None]
 
@@ -111,6 +114,7 @@ class _ThreadedSource(LogSource):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._emit: Emit = _discard
+        self._clock = LineClock()
 
     def start(self, emit: Emit) -> None:
         if self._thread is not None:
@@ -133,20 +137,21 @@ class _ThreadedSource(LogSource):
 
     def _send(self, texts: list[str]) -> None:
         now = time.time()
+        time_of = self._clock.time_of
         # In small batches: a LogLine is then gone before the garbage collector's next
         # pass, where thousands built into one list would be promoted to its oldest
         # generation and make the full collections (long pauses in the UI) frequent.
         for start in range(0, len(texts), EMIT_BATCH):
             self._emit(
                 [
-                    LogLine(now, self.name, self.color, text)
+                    LogLine(time_of(text, now), self.name, self.color, text)
                     for text in texts[start : start + EMIT_BATCH]
                 ]
             )
 
     def _say(self, text: str) -> None:
-        """A line from the console itself about this source."""
-        self._send([f"[{text}]"])
+        """A line from the console itself about this source, at the moment it is said."""
+        self._emit([LogLine(time.time(), self.name, self.color, f"[{text}]")])
 
 
 def _discard(lines: list[LogLine]) -> None:

@@ -9,6 +9,11 @@ newer ones: asking only from the newest timestamp would lose them.
 
 When CloudWatch throttles beyond botocore's own retries, the next round waits longer
 (doubling up to a ceiling) and the pane says so once, instead of hammering the API.
+
+Each line shows the event's time (UTC, to the millisecond) and the stream it came from,
+as `01:33:07.762Z ecs/pmb-green/3f2a… message`: CloudWatch keeps them apart from the
+message, where a file's lines carry them in their text. The tail merges sources by the
+event time, not the moment it was fetched.
 """
 
 from __future__ import annotations
@@ -140,9 +145,9 @@ class CloudWatchLogSource(LogSource):
         self._seen = {k: ts for k, ts in self._seen.items() if ts >= horizon}
         fresh.sort(key=lambda e: (int(e["timestamp"]), int(e.get("ingestionTime", 0))))
         return [
-            LogLine(int(e["timestamp"]) / 1000, self.name, self.color, text)
+            LogLine(int(e["timestamp"]) / 1000, self.name, self.color, shown)
             for e in fresh
-            for text in str(e.get("message", "")).rstrip("\n").split("\n")
+            for shown in _shown(e)
         ]
 
     def _wanted(self, event: dict[str, Any]) -> bool:
@@ -183,3 +188,12 @@ class _Throttled(Exception):
 
 def _discard(lines: list[LogLine]) -> None:
     return None
+
+
+def _shown(event: dict[str, Any]) -> list[str]:
+    """The event's lines as the tail shows them: its time and stream, then the message."""
+    ms = int(event["timestamp"])
+    stamp = f"{time.strftime('%H:%M:%S', time.gmtime(ms // 1000))}.{ms % 1000:03d}Z"
+    stream = str(event.get("logStreamName", "")) or "-"
+    lines = str(event.get("message", "")).rstrip("\n").split("\n")
+    return [f"{stamp} {stream} {line}" for line in lines]

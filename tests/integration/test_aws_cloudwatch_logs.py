@@ -30,9 +30,19 @@ class Collected:
             self._changed.notify_all()
 
     def wait_for(self, count, timeout=10.0):
+        """The messages emitted so far (without the time and stream each line starts with)."""
         with self._changed:
             self._changed.wait_for(lambda: len(self.lines) >= count, timeout)
-        return [line.text for line in self.lines]
+        return [message(line.text) for line in self.lines]
+
+
+def message(text):
+    """A line as shown is "01:33:07.762Z stream message"; the console's own lines are in []."""
+    return text if text.startswith("[") else text.split(" ", 2)[2]
+
+
+def utc_time_of_day(ms):
+    return time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def put(moto_aws, stream, messages, at_ms):
@@ -87,6 +97,7 @@ def test_events_are_emitted_once_in_order_across_pages(moto_aws, tmp_path, group
         [f"green-1 line {i}" for i in range(5)] + [f"green-2 line {i}" for i in range(5)]
     )
     assert texts[0] == "green-1 line 0"
+    assert seen.lines[0].text == f"{utc_time_of_day(now_ms)} pmb-green-1 green-1 line 0"
     assert {(line.source, line.color) for line in seen.lines} == {("app", "green")}
     assert seen.lines[0].time == pytest.approx(now_ms / 1000)
 
@@ -119,7 +130,7 @@ def test_stream_prefix_and_filter_pattern_narrow_what_is_followed(
         filter_pattern="ERROR",
     )
     lines = source.poll_once()
-    assert [line.text for line in lines] == ["POST /api 500 ERROR"]
+    assert [message(line.text) for line in lines] == ["POST /api 500 ERROR"]
     assert source.poll_once() == []  # seen already: not again
 
 

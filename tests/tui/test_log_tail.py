@@ -80,12 +80,12 @@ async def test_lines_fed_from_another_thread_appear_tagged_with_their_color():
         assert "following" in rows[-1] and "2 lines" in rows[-1]
 
 
-async def test_lines_from_several_sources_are_shown_in_the_order_they_were_read():
+async def test_lines_from_several_sources_are_shown_in_time_order():
     app = TailApp()
     async with app.run_test(size=SIZE) as pilot:
         tail = app.query_one(LogTail)
-        tail.feed([LogLine(3.0, "b", "green", "third"), LogLine(4.0, "b", "green", "fourth")])
-        tail.feed([LogLine(1.0, "a", "blue", "first"), LogLine(2.0, "a", "blue", "second")])
+        tail.feed([LogLine(2.0, "b", "green", "second"), LogLine(4.0, "b", "green", "fourth")])
+        tail.feed([LogLine(1.0, "a", "blue", "first"), LogLine(3.0, "a", "blue", "third")])
         await drained(pilot)
         assert shown_texts(tail) == ["first", "second", "third", "fourth"]
 
@@ -114,6 +114,43 @@ async def test_a_file_source_feeds_the_tail(tmp_path):
             assert shown_texts(tail) == ['10.0.0.1 - - "GET /api/projects HTTP/1.1" 200 512']
         finally:
             source.stop()
+
+
+async def test_two_files_written_out_of_read_order_are_shown_in_time_order(tmp_path):
+    """Real files and their reader threads: green's lines are written (and read) before
+    blue's, but the lines interleave in time, and the pane shows them as they happened."""
+    blue_log, green_log = tmp_path / "blue.log", tmp_path / "green.log"
+    blue_log.write_text("")
+    green_log.write_text("")
+    app = TailApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tail = app.query_one(LogTail)
+        sources = [
+            FileLogSource(str(blue_log), "blue", poll_interval=0.02),
+            FileLogSource(str(green_log), "green", poll_interval=0.02),
+        ]
+        for source in sources:
+            source.start(tail.feed)
+        try:
+            await pilot.pause(0.1)  # both sources are at the end of their files
+            append(green_log, "".join(f"01:33:07.{ms}Z green {ms}\n" for ms in (200, 400, 600)))
+            append(blue_log, "".join(f"01:33:07.{ms}Z blue {ms}\n" for ms in (100, 300, 500)))
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if len(shown_texts(tail)) == 6:
+                    break
+            assert shown_texts(tail) == [
+                "01:33:07.100Z blue 100",
+                "01:33:07.200Z green 200",
+                "01:33:07.300Z blue 300",
+                "01:33:07.400Z green 400",
+                "01:33:07.500Z blue 500",
+                "01:33:07.600Z green 600",
+            ]
+            assert [row[:5] for row in screen_rows(tail)[:6]] == ["blue ", "green"] * 3
+        finally:
+            for source in sources:
+                source.stop()
 
 
 async def test_error_lines_and_5xx_are_highlighted_and_others_are_not():

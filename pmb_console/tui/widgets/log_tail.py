@@ -7,7 +7,10 @@ the rows on screen, one plain segment each. Pairs of strings are not tracked by 
 garbage collector, so a full buffer costs a collection nothing to scan, where objects
 kept per line (RichLog's way) made collections the cause of long stalls. Sources call
 `feed()` from their own threads; the UI takes what arrived every 50 ms, so the screen
-is redrawn at most about twenty times a second however fast lines come.
+is redrawn at most about twenty times a second however fast lines come. Each take merges
+the lines of all sources by the time each line carries (`providers.log_merge`); lines
+already on screen are never re-sorted, so a line that comes late with an earlier time
+is shown at the bottom, after them.
 
 The bottom row says what the tail is doing (following, paused with N lines held,
 scrolled back, the filter and how many lines match), so a paused screen can never be
@@ -19,7 +22,6 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from operator import itemgetter
 
 from rich.segment import Segment
 from rich.style import Style
@@ -31,6 +33,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from pmb_console.providers.base import LogLine
+from pmb_console.providers.log_merge import TimeMerge
 
 DRAIN_INTERVAL = 0.05
 """Seconds between two takes of the inbox: at most this late, at most 20 redraws a second."""
@@ -176,8 +179,9 @@ class LogTail(Widget, can_focus=True):
         self._all = LineBuffer(max_lines)
         self._shown = self._all
         """The lines the filter lets through (the same buffer when there is no filter)."""
-        self._inbox: deque[tuple[float, list[Entry]]] = deque()
-        """Batches fed and not yet taken, with the time their first line was read."""
+        self._inbox: deque[tuple[tuple[str, str], list[float], list[Entry]]] = deque()
+        """Batches fed and not yet taken: their source, each line's time, the lines."""
+        self._merge: TimeMerge[Entry] = TimeMerge()
         self._inbox_lines = 0
         self._inbox_lock = threading.Lock()
         self._arrived = 0
@@ -213,8 +217,8 @@ class LogTail(Widget, can_focus=True):
     def feed(self, lines: list[LogLine]) -> None:
         """Hand in new lines; safe to call from any thread, cheap enough for any rate.
 
-        Lines of one batch were read together and stay together; batches from several
-        sources are put in the order they were read. The inbox is bounded like the
+        A source's lines keep the order it read them in; the lines of several sources
+        are merged by their times when the UI takes them. The inbox is bounded like the
         buffer: if the UI stalls, the oldest batches go first.
         """
         if not lines:
@@ -222,12 +226,14 @@ class LogTail(Widget, can_focus=True):
         # Taken apart here, in the source's thread: the LogLines die at once instead of
         # living until the next drain (long enough to be promoted to the oldest GC generation).
         entries = [(line.color, line.text) for line in lines]
+        times = [line.time for line in lines]
+        source = (lines[0].source, lines[0].color)
         with self._inbox_lock:
-            self._inbox.append((lines[0].time, entries))
+            self._inbox.append((source, times, entries))
             self._inbox_lines += len(entries)
             self._arrived += len(entries)
-            while self._inbox_lines - len(self._inbox[0][1]) >= self.max_lines:
-                self._inbox_lines -= len(self._inbox.popleft()[1])
+            while self._inbox_lines - len(self._inbox[0][2]) >= self.max_lines:
+                self._inbox_lines -= len(self._inbox.popleft()[2])
 
     def set_filter(self, pattern: str) -> bool:
         """Show only lines matching a regular expression (case-insensitive unless it has
@@ -314,20 +320,30 @@ class LogTail(Widget, can_focus=True):
 
     def _drain(self) -> None:
         with self._inbox_lock:
-            if not self._inbox:
+            if not self._inbox and not self._merge.waiting:
                 return
             batches = list(self._inbox)
             self._inbox.clear()
             self._inbox_lines = 0
             arrived, self._arrived = self._arrived, 0
-        # Several sources feed one inbox: put their batches back in the order they were read.
-        batches.sort(key=_by_time)
-        entries = [entry for _, batch in batches for entry in batch]
+        runs: dict[object, tuple[list[float], list[Entry]]] = {}
+        for source, times, batch in batches:
+            run = runs.get(source)
+            if run is None:
+                runs[source] = (times, batch)
+            else:
+                run[0].extend(times)
+                run[1].extend(batch)
+        # In time order across sources; only what is not on screen yet is merged: lines
+        # already shown are never re-sorted into the past (see TimeMerge).
+        entries = self._merge.take(runs)
         if self._paused:
             self._held.extend(entries)
             self._held_count += arrived
             self._refresh_status()
             return
+        if not entries:
+            return  # held for the next drain
         top_before = self._top_line()
         self._take(entries)
         if self._top is None or self._top_line() != top_before:
@@ -436,7 +452,6 @@ class LogTail(Widget, can_focus=True):
 
 
 _TAGGED = frozenset({"blue", "green", "lb", "db", "other"})
-_by_time = itemgetter(0)
 
 
 def _printable(text: str) -> str:
