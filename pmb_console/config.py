@@ -14,8 +14,22 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from pmb_console.config_checks import (
+    Gaps,
+    check_duration,
+    name_gaps,
+    parse_runtime_api,
+    problems_of,
+)
 from pmb_console.errors import ConfigError, Problem
 
 Color = Literal["blue", "green"]
@@ -183,12 +197,38 @@ class HaproxyConfig(Model):
     timeout: float = Field(default=2.0, gt=0)
     """Seconds the runtime API has to answer."""
 
+    @field_validator("runtime_api")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        parse_runtime_api(v)
+        return v
+
+    @field_validator("servers")
+    @classmethod
+    def _one_color_each(cls, v: dict[Color, list[str]]) -> dict[Color, list[str]]:
+        # A server under both colors would take whichever weight was set last.
+        both = sorted(set(v.get("blue", [])) & set(v.get("green", [])))
+        if both:
+            raise ValueError(
+                f"each server under one color only; {', '.join(both)} is under both blue and green"
+            )
+        return v
+
 
 class AlbConfig(Model):
     listener_arn: str = ""
     """The listener whose default action forwards to the two target groups."""
     target_groups: dict[Color, str] = {}
     """Target group ARN of each color."""
+
+    def gaps(self) -> Gaps:
+        """The keys provider = "alb" needs that are empty: (key, what it should hold)."""
+        gaps = [] if self.listener_arn else [("listener_arn", "the ARN of the ALB listener")]
+        return gaps + [
+            (f"target_groups.{c}", f"the ARN of the {c} target group")
+            for c in COLORS
+            if not self.target_groups.get(c)
+        ]
 
 
 class Route53Config(Model):
@@ -200,6 +240,16 @@ class Route53Config(Model):
     """CNAME, A or AAAA."""
     set_identifiers: dict[Color, str] = {"blue": "blue", "green": "green"}
     """SetIdentifier of each color's weighted record."""
+
+    def gaps(self) -> Gaps:
+        """The keys provider = "route53" needs that are empty: (key, what it should hold)."""
+        gaps = [] if self.hosted_zone_id else [("hosted_zone_id", "the hosted zone id")]
+        gaps += [] if self.record_name else [("record_name", "the record clients resolve")]
+        return gaps + [
+            (f"set_identifiers.{c}", f"the SetIdentifier of the {c} record")
+            for c in COLORS
+            if not self.set_identifiers.get(c)
+        ]
 
 
 class DemoTrafficConfig(Model):
@@ -216,6 +266,19 @@ class TrafficConfig(Model):
     demo: DemoTrafficConfig = DemoTrafficConfig()
     weight_steps: list[int] = [10, 25, 50, 100]
     """Gradual weights offered by the switch screen."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _provider_keys(cls, data: Any, handler: Any) -> Any:
+        return name_gaps(data, handler, TrafficConfig.gaps, "provider")
+
+    def gaps(self) -> Gaps:
+        """The keys the chosen provider needs that are empty."""
+        if self.provider not in ("alb", "route53"):
+            return []
+        section = self.alb if self.provider == "alb" else self.route53
+        needed = f'(provider = "{self.provider}" needs it)'
+        return [(f"{self.provider}.{key}", f"{what} {needed}") for key, what in section.gaps()]
 
 
 class AwsConfig(Model):
@@ -264,14 +327,31 @@ class DatabaseConfig(Model):
     migrations_dir: str = "migrations"
     """Directory of *.sql migration files, applied in name order."""
     lock_timeout: str = "5s"
-    """PostgreSQL lock_timeout for each migration."""
+    """PostgreSQL lock_timeout for each migration: "5s", "500ms", "2min", or milliseconds."""
     statement_timeout: str = "5min"
-    """PostgreSQL statement_timeout for each migration."""
+    """PostgreSQL statement_timeout for each migration, written like lock_timeout."""
     connect_timeout: int = Field(default=5, gt=0)
     """Seconds to wait for the database to answer."""
     pg_dump: PgDumpConfig = PgDumpConfig()
     rds: RdsConfig = RdsConfig()
     drill: DrillConfig = DrillConfig()
+
+    @field_validator("lock_timeout", "statement_timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        return check_duration(v)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _provider_keys(cls, data: Any, handler: Any) -> Any:
+        return name_gaps(data, handler, DatabaseConfig.gaps, "provider")
+
+    def gaps(self) -> Gaps:
+        """The keys the chosen provider needs that are empty. dsn_env may be empty for
+        pg_dump: libpq's PG* variables and defaults apply."""
+        if self.provider == "rds" and not self.rds.instance_id:
+            return [("rds.instance_id", 'the RDS instance identifier (provider = "rds" needs it)')]
+        return []
 
 
 class BackupConfig(Model):
@@ -296,6 +376,22 @@ class LogSourceConfig(Model):
     """For kind = "cloudwatch": only streams with this prefix."""
     filter_pattern: str = ""
     """For kind = "cloudwatch": a CloudWatch filter pattern."""
+
+    def gaps(self) -> Gaps:
+        """The keys this kind of source needs that are empty: (key, what it should hold)."""
+        if self.kind == "file" and not self.path.strip():
+            return [("path", 'a file path for kind = "file"')]
+        if self.kind == "command" and not self.command:
+            what = 'the program to run for kind = "command", e.g. ["kubectl", "logs", "-f", "..."]'
+            return [("command", what)]
+        if self.kind == "cloudwatch" and not self.group.strip():
+            return [("group", 'a log group for kind = "cloudwatch"')]
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _kind_keys(cls, data: Any, handler: Any) -> Any:
+        return name_gaps(data, handler, LogSourceConfig.gaps, "kind")
 
 
 class LogsConfig(Model):
@@ -482,59 +578,8 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, text, filename)) from None
+        raise ConfigError(problems_of(exc, text, filename)) from None
     return cfg.model_copy(update={"source": filename})
-
-
-def _problems(exc: ValidationError, text: str, filename: str) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
-        key = ".".join(loc)
-        if err["type"] == "extra_forbidden":
-            expected = "unknown key (not one this version knows; check the spelling)"
-            found = ""
-        elif err["type"] == "missing":
-            expected = "required key is missing"
-            found = ""
-        else:
-            expected = err["msg"]
-            found = repr(err.get("input"))[:80]
-        problems.append(Problem(filename, key, expected, found, locate_key(text, loc)))
-    return problems
-
-
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\"'.-]+)\s*=")
-
-
-def locate_key(text: str, loc: tuple[str, ...]) -> int | None:
-    """Best-effort line of a dotted key in TOML text (tomllib keeps no positions).
-
-    Array indexes in `loc` are skipped; the first matching line wins. Returns None when
-    the key cannot be found (a missing key, or one written in an inline table).
-    """
-    parts = [p for p in loc if not p.isdigit()]
-    if not parts:
-        return None
-    table: list[str] = []
-    fallback = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = [p.strip().strip("\"'") for p in header.group(1).split(".")]
-            if table == parts:
-                return number
-            continue
-        key = _KEY.match(line)
-        if not key:
-            continue
-        full = table + [p.strip().strip("\"'") for p in key.group(1).split(".")]
-        if full == parts:
-            return number
-        if fallback is None and full == parts[: len(full)]:
-            fallback = number  # the key is inside an inline table on this line
-    return fallback
 
 
 def demo_config(state_dir: Path) -> Config:

@@ -20,9 +20,9 @@ import math
 import socket
 import time
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from pmb_console.config import Config, HaproxyConfig
+from pmb_console.config_checks import parse_runtime_api
 from pmb_console.errors import ProviderError, UsageError
 from pmb_console.providers.base import (
     COLORS,
@@ -59,24 +59,18 @@ class RuntimeAddress:
 
     @classmethod
     def parse(cls, address: str) -> RuntimeAddress:
-        parts = urlsplit(address)
-        if parts.scheme == "unix" and (parts.netloc + parts.path):
-            return cls(socket.AF_UNIX, parts.netloc + parts.path, address)
-        if parts.scheme == "tcp" and parts.hostname:
-            try:
-                port = parts.port
-            except ValueError:
-                port = None
-            if port:
-                return cls(
-                    socket.AF_INET6 if ":" in parts.hostname else socket.AF_INET,
-                    (parts.hostname, port),
-                    address,
-                )
-        raise UsageError(
-            f"[traffic.haproxy] runtime_api {address!r} is not an address pmb-console understands",
-            'write "unix:///path/to/admin.sock" or "tcp://host:port"',
-        )
+        # The config checks the same rule when it is loaded (parse_runtime_api).
+        try:
+            scheme, target = parse_runtime_api(address)
+        except ValueError as exc:
+            raise UsageError(
+                f"[traffic.haproxy] runtime_api {address!r} is not an address pmb-console understands",
+                f"write {exc}",
+            ) from None
+        if isinstance(target, str):
+            return cls(socket.AF_UNIX, target, address)
+        family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+        return cls(family, target, address)
 
 
 class RuntimeApi:

@@ -406,23 +406,12 @@ CLOUDWATCH_MODULE = "pmb_console.providers.logs_cloudwatch"
 
 def build_log_sources(config: Config) -> list[LogSource]:
     """The configured `[[logs.sources]]`, not yet started; raises ConfigError naming every gap."""
-    problems = []
-    for index, source in enumerate(config.logs.sources):
-        key = f"logs.sources.{index}"
-        if source.kind == "file" and not source.path.strip():
-            problems.append(Problem(config.source, f"{key}.path", 'a file path for kind = "file"'))
-        if source.kind == "command" and not source.command:
-            problems.append(
-                Problem(
-                    config.source,
-                    f"{key}.command",
-                    'the program to run for kind = "command", e.g. ["kubectl", "logs", "-f", "..."]',
-                )
-            )
-        if source.kind == "cloudwatch" and not source.group.strip():
-            problems.append(
-                Problem(config.source, f"{key}.group", 'a log group for kind = "cloudwatch"')
-            )
+    # The config names these gaps when it is loaded; a config built in code is checked here.
+    problems = [
+        Problem(config.source, f"logs.sources.{index}.{key}", what)
+        for index, source in enumerate(config.logs.sources)
+        for key, what in source.gaps()
+    ]
     if problems:
         raise ConfigError(problems)
     return [_build(source, config) for source in config.logs.sources]

@@ -193,8 +193,13 @@ def test_missing_instance_is_named(moto_aws, tmp_path):
 
 
 def test_empty_instance_id_is_a_config_error(moto_aws, tmp_path):
+    # Loading a config file names the gap (tests/unit/test_config_meaning.py); a config
+    # built in code skips that check, and the store still refuses it.
+    cfg = aws_config(moto_aws, tmp_path, database={"provider": "rds", "rds": {"instance_id": "x"}})
+    rds = cfg.database.rds.model_copy(update={"instance_id": ""})
+    cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"rds": rds})})
     with pytest.raises(ConfigError):
-        store_for(moto_aws, tmp_path, instance_id="")
+        RdsSnapshotStore(cfg)
 
 
 # --- what moto cannot show: botocore's Stubber stands in for RDS --------------------------

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pmb_console.errors import ProviderError, UsageError
+from pmb_console.errors import ConfigError, ProviderError, UsageError
 from pmb_console.providers.base import TrafficState, no_progress
-from pmb_console.providers.haproxy import HaproxyRouter
+from pmb_console.providers.haproxy import HaproxyRouter, RuntimeAddress
 
 pytestmark = pytest.mark.haproxy
 
@@ -315,9 +315,13 @@ def test_a_static_algorithm_refusing_the_new_weight_leaves_the_live_color_servin
 
 
 def test_bad_runtime_api_address_is_a_usage_error(haproxy, tmp_path):
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(ConfigError) as err:  # named when the config is loaded
         router_for(haproxy, tmp_path, runtime_api='"/run/haproxy.sock"')
-    assert "unix:///path" in err.value.hint
+    [problem] = err.value.problems
+    assert problem.key == "traffic.haproxy.runtime_api" and "unix://" in problem.expected
+    with pytest.raises(UsageError) as err:  # and by the provider, for a config built in code
+        RuntimeAddress.parse("/run/haproxy.sock")
+    assert "unix:///" in err.value.hint
 
 
 def _free_port() -> int:
