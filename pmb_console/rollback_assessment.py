@@ -203,6 +203,13 @@ def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str
     # Only the migrate runs that ran files count: a later --lint-only of nothing pending
     # must not make a breaking change that did run look safe.
     lint = applied_lint(records, release, ctx.config.console.environment)
+    if lint is None and (idle := _found_nothing_pending(records, release)):
+        return Part(
+            title,
+            f"yes: migrate of release {release} found nothing pending ({idle}); this release "
+            "ran no migration through pmb-console, so a traffic rollback is enough",
+            True,
+        ), "no"
     if lint is None:
         return Part(
             title,
@@ -239,6 +246,18 @@ def _migrations(ctx: Services, records: list[dict[str, Any]]) -> tuple[Part, str
         True,
         {"lint": lint},
     ), "no"
+
+
+def _found_nothing_pending(records: list[dict[str, Any]], release: str) -> str:
+    """When a migrate of `release` last found nothing pending ("" when none did, or when a
+    later migrate of it ran files — applied_lint answers then)."""
+    for record in reversed(records):
+        if record.get("action") != "migrate" or record.get("outcome") != "nothing-to-do":
+            continue
+        lint = record.get("lint") or ((record.get("plan") or {}).get("data") or {}).get("lint")
+        if isinstance(lint, dict) and lint.get("release", "") == release:
+            return f"at {str(record.get('time', '?'))[:16].replace('T', ' ')} UTC"
+    return ""
 
 
 def _first_switch_time(ctx: Services, records: list[dict[str, Any]]) -> tuple[datetime | None, str]:

@@ -102,6 +102,20 @@ def test_without_a_recorded_lint_compatibility_is_unknown(
     assert found.restore_words("test") == "no pre-deployment snapshot to restore"
 
 
+def test_a_release_with_no_migrations_needs_no_restore_for_them(
+    pg_database: PgDatabase, pg_config
+) -> None:
+    _seed(pg_database)
+    ctx = bootstrap(load_config(pg_config(RELEASE)))
+    migrated = ctx.runner.run(MigrateAction(), Confirmation.yes())
+    assert migrated.status == "nothing-to-do", migrated.message
+    found = assess(ctx)
+    assert found.migrations.answer.startswith(
+        "yes: migrate of release v1.1.0 found nothing pending"
+    ), found.migrations.answer
+    assert "a traffic rollback is enough" in found.migrations.answer
+
+
 def test_a_snapshot_without_counters_falls_back_to_row_counts(
     pg_database: PgDatabase, pg_config
 ) -> None:
