@@ -12,8 +12,8 @@ from typing import Any
 
 
 class Journal:
-    def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / "in-flight.json"
+    def __init__(self, state_dir: Path, name: str = "in-flight.json") -> None:
+        self.path = Path(state_dir) / name
 
     def start(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from pmb_console.errors import (
 from pmb_console.locking import LockHolder
 from pmb_console.providers.base import ProgressFn, no_progress
 from pmb_console.redact import redact
+from pmb_console.state import Journal
 
 if TYPE_CHECKING:
     from pmb_console.bootstrap import Services
@@ -274,6 +275,17 @@ class ActionRunner:
         except PmbError as exc:
             return record(_from_error(action, "failed", exc, preview.plan, preview.guards))
 
+    def _journal_of(self, action: Action) -> Journal:
+        """Where the action's in-flight record goes.
+
+        An action that takes no deploy lock (a drill, a JIRA migration) may run beside a
+        switch or rollback: its record gets a file of its own, so neither can overwrite or
+        clear the other's, and `resume` keeps reading the one that may leave traffic or
+        the database half changed."""
+        if action.exclusive:
+            return self.ctx.journal
+        return Journal(self.ctx.config.console.state_dir, f"in-flight-{action.name}.json")
+
     def _locked(self, action, preview, override, base, record, progress) -> Outcome:
         # Between the plan being shown and the lock being taken, another console may have
         # changed the systems: plan again under the lock and refuse if the changes differ.
@@ -320,7 +332,8 @@ class ActionRunner:
         }
         if override:
             started_rec["override"] = override
-        self.ctx.journal.start(started_rec)
+        journal = self._journal_of(action)
+        journal.start(started_rec)
         self._audit(
             action.name,
             **{
@@ -379,7 +392,7 @@ class ActionRunner:
             )
             return self._cut_off(action, unexpected, record, override, bug=True)
         finally:
-            self.ctx.journal.finish()
+            journal.finish()
 
     def _metrics(self) -> dict[str, Any]:
         """The metrics of both colors at this decision point, when a face provides them."""

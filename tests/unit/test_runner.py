@@ -289,3 +289,25 @@ def test_a_non_exclusive_action_runs_while_another_console_holds_the_lock(ctx, t
     finally:
         release.set()
         other.join(10)
+
+
+def test_a_non_exclusive_action_leaves_an_interrupted_switchs_record_alone(ctx, target):
+    """A drill beside a rollback must neither overwrite nor clear the record `resume` reads:
+    here a console killed mid-switch (its pid gone) left one, and a drill then runs."""
+
+    class ScratchWork(SetValue):
+        name = "scratch-work"
+        exclusive = False
+
+    killed = {"action": "switch", "run": "r-killed", "pid": 2**22 + 12345, "plan": {}}
+    ctx.journal.start(killed)
+    seen: dict = {}
+
+    class Watching(ScratchWork):
+        def execute(self, c, plan, progress):
+            seen["during"] = c.journal.in_flight()
+            return super().execute(c, plan, progress)
+
+    assert ctx.runner.run(Watching(target, "green"), Confirmation.yes()).status == "succeeded"
+    assert seen["during"]["run"] == "r-killed"
+    assert ctx.journal.in_flight()["run"] == "r-killed"
