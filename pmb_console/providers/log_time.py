@@ -11,7 +11,9 @@ at the head of a line (a bounded slice) and tries three shapes, cheapest first:
                                  accept date ([25/Nov/2026:01:33:07.762])
 
 A bracket may open the line ("[2026-11-25 01:33:07] ..."). Everything up to the seconds
-is converted once and cached, so lines of the same second cost one regex match each.
+is converted once and cached, so lines of the same second cost one regex match each:
+about 0.8 µs a line, which at 50,000 lines/s (benchmark P5) is 4–5 points more of a core
+(12% → 17%) and no change to the key lag.
 
 A time without a zone, or a time of day without a date, is ambiguous; a live tail's lines
 are seconds old, so it is taken in whichever of UTC and local time (and, for a time of
