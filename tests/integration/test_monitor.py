@@ -210,10 +210,12 @@ def test_auto_rollback_moves_haproxy_back_through_the_real_program(
         timeout=30,
     ).stdout
     rows = [line.split(" | ")[1:4] for line in timeline.splitlines() if line.startswith("| 20")]
-    assert rows == [
+    assert rows == [  # the audit log's actions, with the journal's monitoring window
         ["tester", "switch", "succeeded"],
+        ["console", "monitoring window", "opened"],
         ["tester", "monitor-breach", "breach"],
         ["tester", "rollback", "succeeded"],
+        ["console", "monitoring window", "did not pass"],
     ]
 
 
