@@ -325,9 +325,12 @@ async def test_at_80_columns_the_footer_keeps_help_and_quit_and_hidden_keys_stil
     app = PmbConsoleApp(console_services(), clock=fixed_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_live(pilot, "LIVE BLUE")
-        footer = screen_text(app).splitlines()[-1]
-        assert "Help" in footer and "Quit" in footer, footer
-        assert "Filter" not in footer  # left to help and the log pane's title
+
+        def footer() -> str:  # the footer is rebuilt when a key's state changes: wait for it
+            return screen_text(app).splitlines()[-1]
+
+        await until(pilot, lambda: "Help" in footer() and "Quit" in footer(), what="the footer")
+        assert "Filter" not in footer()  # left to help and the log pane's title
         assert "/ filter" in screen_text(app)
         await pilot.press("slash")
         await until(
