@@ -116,8 +116,11 @@ class BadRelease(Scenario):
         ):
             self._degrade(now)
         elif self.phase == "degraded" and green_weight == 0:
-            self.phase, self.back_at = "done", now
+            # The summary first, then the phase: a reader that sees "done" (the console's
+            # banner, another thread) must find the result already there.
+            self.back_at = now
             self.result = self._summary()
+            self.phase = "done"
 
     def _degrade(self, now: float) -> None:
         self.board.inject("green", ERROR_SPIKE.id, error_share=self.error_share)
