@@ -105,10 +105,13 @@ class BadRelease(Scenario):
 
     def step(self, green_weight: int, now: float) -> None:
         """Advance the script given green's share of traffic at `now` (wall clock)."""
+        # Each change writes its time before its phase: another thread reads them together.
         if self.phase == "waiting" and green_weight > 0:
-            self.phase, self.armed_at = "armed", now
+            self.armed_at = now
+            self.phase = "armed"
         elif self.phase == "armed" and green_weight == 0:
-            self.phase, self.armed_at = "waiting", None  # traffic left before anything broke
+            self.phase = "waiting"  # traffic left before anything broke
+            self.armed_at = None
         elif (
             self.phase == "armed"
             and self.armed_at is not None
@@ -125,7 +128,8 @@ class BadRelease(Scenario):
     def _degrade(self, now: float) -> None:
         self.board.inject("green", ERROR_SPIKE.id, error_share=self.error_share)
         self.board.inject("green", LATENCY_SPIKE.id, extra_latency_s=self.extra_latency_s)
-        self.phase, self.degraded_at = "degraded", now
+        self.degraded_at = now
+        self.phase = "degraded"
         self._record(
             event="green degraded",
             faults=[ERROR_SPIKE.id, LATENCY_SPIKE.id],
