@@ -2,8 +2,8 @@
 
 pytest_plugins: list[str] = [
     # one line per fixture module, e.g. "tests.fixtures.haproxy"
+    "tests.fixtures.http",  # first: the others import its helpers
     "tests.fixtures.moto",
     "tests.fixtures.haproxy",
-    "tests.fixtures.http",
     "tests.fixtures.postgres",
 ]

@@ -35,6 +35,10 @@ class DemoHTTPServer(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), DemoRequestHandler)
+        # serve_forever accepts once select says a connection waits; on a blocking socket,
+        # a connection gone by then (a health checker's reset) blocks accept() for good,
+        # and the instance stops answering. Non-blocking, such an accept just fails.
+        self.socket.setblocking(False)
 
     @property
     def port(self) -> int:

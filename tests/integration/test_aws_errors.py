@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError, NoCredentialsError, ReadTimeoutErro
 from pmb_console.config import AwsConfig
 from pmb_console.errors import ProviderError
 from pmb_console.providers.aws import make_client, translate
+from tests.fixtures.http import unblocked
 
 pytestmark = pytest.mark.aws
 
@@ -154,7 +155,7 @@ class FailingAws:
             def log_message(self, *args):
                 return None
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = unblocked(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

@@ -35,6 +35,7 @@ from pmb_console.providers.metrics_prometheus import (
     default_queries,
     parse_answer,
 )
+from tests.fixtures.http import unblocked
 
 NOW = 1764028800.123
 
@@ -115,7 +116,7 @@ class FakePrometheus:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = unblocked(Server(("127.0.0.1", 0), Handler))
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property

@@ -29,6 +29,7 @@ from pmb_console.monitor import MonitorReport, MonitorWindow, watch, window_stat
 from pmb_console.providers.base import ColorMetrics
 from pmb_console.providers.metrics import build_metrics_source
 from tests.fixtures.haproxy import Haproxy
+from tests.fixtures.http import unblocked
 
 REQUESTS_PER_SCRAPE = 100
 
@@ -59,7 +60,7 @@ class MetricsInstance:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = unblocked(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/metrics"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.http import unblocked
+
 pytestmark = pytest.mark.haproxy
 
 PROGRAM = Path(sys.executable).with_name("pmb-console")
@@ -51,7 +53,7 @@ class Webhook:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = unblocked(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{SECRET_PATH}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -30,6 +30,7 @@ from pmb_console.actions.base import Confirmation
 from pmb_console.actions.database import SnapshotAction
 from pmb_console.bootstrap import bootstrap
 from pmb_console.config import load_config
+from tests.fixtures.http import unblocked
 from tests.fixtures.moto import make_alb, make_rds_instance
 
 pytestmark = pytest.mark.aws
@@ -76,7 +77,7 @@ class AwsRelay:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = unblocked(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
