@@ -27,7 +27,13 @@ async def test_filter_and_pause_the_log_tail(console_services, haproxy, tmp_path
     services = console_services(log_file=log)
     app = PmbConsoleApp(services, clock=fixed_clock)
     async with app.run_test(size=(160, 45)) as pilot:
-        await pilot.pause(0.5)  # like tail -F, a file source follows what is written from now on
+        # Like tail -F, a file source follows what is written once it has opened the file,
+        # which on a loaded machine may take a while: a marker is written until it shows.
+        for _ in range(40):
+            append(log, "GET /ready 200 1ms")
+            await pilot.pause(0.25)
+            if "GET /ready 200" in logs_text(app):
+                break
         append(
             log, "GET /boards 200 12ms", "GET /issues 500 upstream timeout", "GET /health 200 1ms"
         )

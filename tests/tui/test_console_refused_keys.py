@@ -116,9 +116,15 @@ async def test_another_operators_running_action_greys_the_keys_while_it_holds_th
                 await footer_says(pilot, "snapshot", True)
                 await footer_says(pilot, "switch", True)
                 await footer_says(pilot, "migrate", True)
+                # The lock is taken a moment before its holder is written: the header names
+                # alice once a poll has read both; help then gives the same reason.
+                await until(
+                    pilot,
+                    lambda: "running migrate" in " ".join(screen_text(app).split()),
+                    what="the header naming the holder",
+                )
                 line = await help_line(pilot, "Take a database snapshot")
                 assert "another operator holds the lock: alice on db-host" in line, line
-                assert "running migrate" in " ".join(screen_text(app).split())  # the header
             await footer_says(pilot, "snapshot", False)
             await footer_says(pilot, "switch", False)
     finally:
