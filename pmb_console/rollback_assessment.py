@@ -254,7 +254,9 @@ def _found_nothing_pending(records: list[dict[str, Any]], release: str) -> str:
     for record in reversed(records):
         if record.get("action") != "migrate" or record.get("outcome") != "nothing-to-do":
             continue
-        lint = record.get("lint") or ((record.get("plan") or {}).get("data") or {}).get("lint")
+        from pmb_console.actions.migration_lint import lint_of
+
+        lint = lint_of(record)
         if isinstance(lint, dict) and lint.get("release", "") == release:
             return f"at {str(record.get('time', '?'))[:16].replace('T', ' ')} UTC"
     return ""

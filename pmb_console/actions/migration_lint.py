@@ -401,7 +401,8 @@ def lint_files(files: Sequence[Path], *, pg_version: str = "") -> LintReport:
     return LintReport(tuple(p.name for p in files), tuple(findings))
 
 
-def _lint_of(record: dict[str, Any]) -> Any:
+def lint_of(record: dict[str, Any]) -> Any:
+    """The lint a migrate audit record carries (in the record, or in its plan's data)."""
     return record.get("lint") or ((record.get("plan") or {}).get("data") or {}).get("lint")
 
 
@@ -411,7 +412,7 @@ def last_lint(records: Iterable[dict[str, Any]], release: str) -> dict[str, Any]
     """
     newest = None
     for record in records:
-        lint = _lint_of(record)
+        lint = lint_of(record)
         if isinstance(lint, dict) and lint.get("release", "") == release and lint.get("files"):
             newest = lint
     return newest
@@ -440,7 +441,7 @@ def applied_lint(
             continue
         if environment and record.get("environment", environment) != environment:
             continue
-        lint = _lint_of(record)
+        lint = lint_of(record)
         if not isinstance(lint, dict) or lint.get("release", "") != release:
             continue
         ran = [str(f) for f in lint.get("files", [])]
